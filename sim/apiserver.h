@@ -1,0 +1,152 @@
+// kubesim's API logic: routes a Request to discovery, OpenAPI, CRUD, patch,
+// watch, subresources and admin endpoints, and applies the semantics of the
+// real API server (resource versions, generation, status split, finalizers,
+// garbage collection, CRDs, schema validation). Transport-free: the HTTP
+// server hands it parsed requests; tests may call it directly.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sim/faults.h"
+#include "sim/registry.h"
+#include "sim/request.h"
+#include "sim/store.h"
+
+namespace kubesim {
+
+class WatchSession;
+
+struct ApiServerOptions {
+  std::string token;  // bearer token required on every request but health checks; empty: none
+  // client-go reads bookmarks only to advance its resourceVersion; the real
+  // watch cache sends them about once a minute. Shorter here so short tests see them.
+  std::chrono::milliseconds bookmark_interval{30000};
+  // kube-apiserver's --min-request-timeout default (1800 s): watches without
+  // timeoutSeconds end after a random time in [min, 2*min].
+  std::chrono::seconds min_request_timeout{1800};
+  size_t history_limit = Store::kDefaultHistoryLimit;
+  std::string server_address = "127.0.0.1:6443";
+  // When true, a watch from a compacted resourceVersion is answered with HTTP
+  // 410; when false (the real server's behaviour with its watch cache) with
+  // HTTP 200 and an in-stream ERROR event carrying the 410 Status.
+  bool expired_watch_as_http_status = false;
+  uint64_t seed = 1;
+  std::function<std::chrono::system_clock::time_point()> now = [] {
+    return std::chrono::system_clock::now();
+  };
+};
+
+// Parsed DeleteOptions (body or query).
+struct DeleteOptions {
+  std::string propagation;  // Background, Foreground, Orphan; empty: the resource's default
+  std::optional<int64_t> grace_period_seconds;
+  std::string precondition_uid;
+  std::string precondition_rv;
+  bool dry_run = false;
+};
+
+class ApiServer {
+ public:
+  explicit ApiServer(ApiServerOptions opts = {});
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // Thread-safe entry point for the transport.
+  Reply handle(const Request& req);
+
+  // In-process access for tests and the simulated cluster.
+  Store& store() { return store_; }
+  Registry& registry() { return registry_; }
+  FaultInjector& faults() { return faults_; }
+  Result<json> create(const std::string& group, const std::string& version,
+                      const std::string& resource, const std::string& ns, json obj);
+  Result<json> get(const std::string& group, const std::string& version,
+                   const std::string& resource, const std::string& ns, const std::string& name);
+  Result<json> update(const std::string& group, const std::string& version,
+                      const std::string& resource, const std::string& ns, json obj,
+                      bool status = false);
+  Result<json> remove(const std::string& group, const std::string& version,
+                      const std::string& resource, const std::string& ns, const std::string& name,
+                      DeleteOptions opts = {});
+
+  // Ends every open watch (fault injection); returns how many.
+  size_t drop_watches();
+  size_t active_watches();
+  // Waits until the garbage collector has nothing queued (tests).
+  void wait_gc_idle();
+
+ private:
+  struct Target;
+  struct WriteContext;
+
+  Reply route(const Request& req);
+  Reply handle_admin(const Request& req);
+  Reply handle_resource(const Request& req, Target& t);
+
+  Result<Reply> do_get(const Request& req, const Target& t);
+  Result<Reply> do_list(const Request& req, const Target& t);
+  Result<Reply> do_watch(const Request& req, const Target& t);
+  Result<Reply> do_create(const Request& req, const Target& t);
+  Result<Reply> do_update(const Request& req, const Target& t);
+  Result<Reply> do_patch(const Request& req, const Target& t);
+  Result<Reply> do_delete(const Request& req, const Target& t);
+  Result<Reply> do_delete_collection(const Request& req, const Target& t);
+  Result<Reply> do_scale(const Request& req, const Target& t);
+  Result<Reply> do_binding(const Request& req, const Target& t);
+  Result<Reply> do_eviction(const Request& req, const Target& t);
+
+  // The write pipeline shared by HTTP and in-process callers.
+  Result<ObjectPtr> create_object(const ResourceInfo& info, const std::string& ns, json obj,
+                                  WriteContext& ctx);
+  // `change` turns the current object into the desired one (update or patch).
+  Result<ObjectPtr> update_object(const ResourceInfo& info, const std::string& ns,
+                                  const std::string& name, bool status_subresource,
+                                  const std::function<Result<json>(const json& current)>& change,
+                                  WriteContext& ctx);
+  // Returns the object still present (finalizers, graceful) or null when gone.
+  Result<ObjectPtr> delete_object(const ResourceInfo& info, const std::string& ns,
+                                  const std::string& name, const DeleteOptions& opts,
+                                  bool& deleted_now);
+
+  Result<void> admit(const ResourceInfo& info, json& obj, const json* old, WriteContext& ctx);
+  void after_write(const ResourceInfo& info, const ObjectPtr& before, const ObjectPtr& after);
+
+  // Garbage collection, namespace and CRD cleanup (apiserver_gc.cpp).
+  void gc_enqueue(const std::string& uid);
+  void gc_loop();
+  void gc_process(const std::string& uid);
+  void cleanup_namespace(const json& ns_obj);
+  void cleanup_crd(const json& crd);
+
+  json present(const ResourceInfo& info, const json& obj) const;
+  Response object_response(int status, const Request& req, const ResourceInfo& info,
+                           const json& obj) const;
+  std::string now_rfc3339() const;
+
+  ApiServerOptions opts_;
+  Store store_;
+  Registry registry_;
+  FaultInjector faults_;
+
+  std::mutex watches_mu_;
+  std::vector<std::weak_ptr<WatchSession>> watches_;
+
+  std::mutex gc_mu_;
+  std::condition_variable gc_cv_;
+  std::condition_variable gc_idle_cv_;
+  std::deque<std::string> gc_queue_;
+  bool gc_busy_ = false;
+  bool stopping_ = false;
+  std::thread gc_thread_;
+};
+
+}  // namespace kubesim

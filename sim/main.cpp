@@ -1,0 +1,177 @@
+// kubesim: a local Kubernetes API server for Frugal's tests, demo and
+// benchmarks. See `kubesim --help` and docs/kubesim.md.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "sim/apiserver.h"
+#include "sim/http_server.h"
+#include "sim/kubeconfig.h"
+#include "sim/names.h"
+#include "sim/tls.h"
+
+namespace {
+
+// Kubernetes-style log line: capitalised message, key=value pairs.
+void log_info(const std::string& msg) {
+  std::cerr << "I " << kubesim::rfc3339(std::chrono::system_clock::now()) << " " << msg
+            << std::endl;
+}
+
+bool split_listen(const std::string& listen, std::string& host, uint16_t& port) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = listen.substr(0, colon);
+  try {
+    int p = std::stoi(listen.substr(colon + 1));
+    if (p < 0 || p > 65535) return false;
+    port = static_cast<uint16_t>(p);
+  } catch (const std::exception&) {
+    return false;
+  }
+  return !host.empty();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "kubesim: a local Kubernetes API server that kubectl and Frugal's controller use "
+      "unchanged.\n\nStart it, then point kubectl at the kubeconfig it writes:\n"
+      "  kubesim --listen 127.0.0.1:0 --kubeconfig-out /tmp/kubesim.kubeconfig --tls --token s3cret\n"
+      "  KUBECONFIG=/tmp/kubesim.kubeconfig kubectl get namespaces\n\n"
+      "Admin endpoints (same port, same auth): GET/PUT/DELETE /kubesim/faults, "
+      "POST /kubesim/compact[?resourceVersion=N], POST /kubesim/drop-watches, GET /kubesim/stats."};
+  std::string listen = "127.0.0.1:0";
+  std::string kubeconfig_out;
+  bool tls = false;
+  std::string token;
+  size_t history = kubesim::Store::kDefaultHistoryLimit;
+  double bookmark_interval = 30;
+  int min_request_timeout = 1800;
+  std::vector<std::string> faults;
+  bool expired_as_http = false;
+  uint64_t seed = 1;
+  int threads = 2;
+
+  app.add_option("--listen", listen,
+                 "Address and port to serve on, HOST:PORT; port 0 picks a free port, printed on "
+                 "stdout and written into --kubeconfig-out")
+      ->capture_default_str();
+  app.add_option("--kubeconfig-out", kubeconfig_out,
+                 "Write a kubeconfig for this server here (mode 0600), once it is listening");
+  app.add_flag("--tls", tls,
+               "Serve HTTPS with a freshly generated self-signed CA; the CA goes into the "
+               "kubeconfig as certificate-authority-data");
+  app.add_option("--token", token,
+                 "Require 'Authorization: Bearer TOKEN' on every request except /healthz, "
+                 "/livez and /readyz; written into the kubeconfig");
+  app.add_option("--history", history,
+                 "How many changes to keep for watches and paginated lists; older resource "
+                 "versions answer 410 Expired")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--bookmark-interval", bookmark_interval,
+                 "Seconds between BOOKMARK events on watches that allow them")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--min-request-timeout", min_request_timeout,
+                 "Watches without timeoutSeconds end after a random time between this many "
+                 "seconds and twice that (as kube-apiserver)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--fault", faults,
+                 "Fault rule, repeatable: comma-separated key=value with keys verb, resource, "
+                 "code (500|429|409|503), probability, retry_after_seconds, latency_ms, "
+                 "drop_watch_after_ms, remaining. E.g. --fault verb=list,resource=pods,code=500,"
+                 "probability=0.2");
+  app.add_flag("--expired-watch-as-http-status", expired_as_http,
+               "Answer a watch from a compacted resourceVersion with HTTP 410 instead of an "
+               "in-stream ERROR event (the real server with its watch cache does the latter)");
+  app.add_option("--seed", seed, "Seed for fault injection and watch timeouts")
+      ->capture_default_str();
+  app.add_option("--threads", threads, "HTTP worker threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  CLI11_PARSE(app, argc, argv);
+
+  std::string host;
+  uint16_t port = 0;
+  if (!split_listen(listen, host, port)) {
+    std::cerr << "kubesim: --listen: '" << listen << "' is not HOST:PORT" << std::endl;
+    return 2;
+  }
+
+  kubesim::ApiServerOptions opts;
+  opts.token = token;
+  opts.history_limit = history;
+  opts.bookmark_interval =
+      std::chrono::milliseconds(static_cast<int64_t>(bookmark_interval * 1000));
+  opts.min_request_timeout = std::chrono::seconds(min_request_timeout);
+  opts.expired_watch_as_http_status = expired_as_http;
+  opts.seed = seed;
+  auto api = std::make_unique<kubesim::ApiServer>(opts);
+  for (const auto& spec : faults) {
+    auto rule = kubesim::FaultInjector::parse_rule(spec);
+    if (!rule) {
+      std::cerr << "kubesim: --fault: " << rule.error().message << std::endl;
+      return 2;
+    }
+    api->faults().add_rule(*rule);
+  }
+
+  kubesim::HttpServerOptions http;
+  http.address = host;
+  http.port = port;
+  http.threads = threads;
+  std::string ca_pem;
+  if (tls) {
+    auto material = kubesim::generate_tls_material({host, "127.0.0.1"}, {"localhost"});
+    if (!material) {
+      std::cerr << "kubesim: generating TLS material: " << material.error().message << std::endl;
+      return 1;
+    }
+    ca_pem = material->ca_cert_pem;
+    http.tls = *material;
+  }
+
+  // Block the stop signals before any thread starts, so only sigwait sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  kubesim::HttpServer server(http, [&api](const kubesim::Request& req) { return api->handle(req); });
+  if (auto started = server.start(); !started) {
+    std::cerr << "kubesim: cannot listen on " << listen << ": " << started.error().message
+              << std::endl;
+    return 1;
+  }
+  const std::string url =
+      std::string(tls ? "https://" : "http://") + host + ":" + std::to_string(server.port());
+  if (!kubeconfig_out.empty()) {
+    kubesim::KubeconfigParams kp;
+    kp.server = url;
+    if (!ca_pem.empty()) kp.ca_pem = ca_pem;
+    if (!token.empty()) kp.token = token;
+    auto written = kubesim::write_kubeconfig_file(kubeconfig_out, kubesim::make_kubeconfig(kp));
+    if (!written) {
+      std::cerr << "kubesim: --kubeconfig-out " << kubeconfig_out << ": "
+                << written.error().message << std::endl;
+      return 1;
+    }
+  }
+  std::cout << "kubesim listening on " << url << std::endl;
+  log_info("\"Serving\" address=\"" + url + "\" tls=" + (tls ? "true" : "false") +
+           " auth=" + (token.empty() ? "none" : "token") +
+           (kubeconfig_out.empty() ? "" : " kubeconfig=\"" + kubeconfig_out + "\""));
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log_info("\"Shutting down\" signal=" + std::to_string(sig));
+  server.stop();
+  api.reset();
+  return 0;
+}

@@ -1,0 +1,32 @@
+// Object names, uids and timestamps as the real API server makes and checks
+// them (k8s.io/apimachinery/pkg/util/validation, names.SimpleNameGenerator).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace kubesim {
+
+// RFC 1123 subdomain: at most 253 chars of [a-z0-9.-], alphanumeric at both ends.
+bool is_dns1123_subdomain(std::string_view s);
+// RFC 1123 label: at most 63 chars of [a-z0-9-], alphanumeric at both ends.
+bool is_dns1123_label(std::string_view s);
+// RFC 1035 label: as 1123 but starting with a letter.
+bool is_dns1035_label(std::string_view s);
+
+// The real server's messages for names that fail those checks.
+std::string dns1123_subdomain_message();
+std::string dns1123_label_message();
+
+// A random version 4 UUID.
+std::string new_uid();
+// generateName + 5 characters from the same alphabet the real server uses.
+std::string generate_name(const std::string& prefix);
+
+// RFC 3339 with second precision in UTC, as metav1.Time serialises.
+std::string rfc3339(std::chrono::system_clock::time_point t);
+// Parses what rfc3339() writes (and a fractional/offset variant); false on garbage.
+bool parse_rfc3339(const std::string& s, std::chrono::system_clock::time_point& out);
+
+}  // namespace kubesim
