@@ -86,6 +86,16 @@ std::vector<std::string> split_path(const std::string& path) {
   return out;
 }
 
+// RFC 7234 warn-text is a quoted string: quotes and backslashes escaped.
+std::pair<std::string, std::string> warning_header(const std::string& text) {
+  std::string quoted;
+  for (char c : text) {
+    if (c == '"' || c == '\\') quoted += '\\';
+    quoted += c;
+  }
+  return {"Warning", "299 - \"" + quoted + "\""};
+}
+
 bool truthy(const std::string& v) { return v == "true" || v == "1"; }
 
 const json& meta_of(const json& obj) {
@@ -108,16 +118,6 @@ std::vector<std::string> finalizers_of(const json& obj) {
 bool has_finalizer(const json& obj, const std::string& f) {
   auto all = finalizers_of(obj);
   return std::find(all.begin(), all.end(), f) != all.end();
-}
-
-void remove_finalizer(json& obj, const std::string& f) {
-  auto all = finalizers_of(obj);
-  all.erase(std::remove(all.begin(), all.end(), f), all.end());
-  if (all.empty()) {
-    obj["metadata"].erase("finalizers");
-  } else {
-    obj["metadata"]["finalizers"] = all;
-  }
 }
 
 bool being_deleted(const json& obj) { return meta_of(obj).contains("deletionTimestamp"); }
@@ -212,14 +212,6 @@ struct ApiServer::Target {
   std::string name;
   std::string subresource;
   bool watch = false;
-};
-
-// Per-request write settings.
-struct ApiServer::WriteContext {
-  bool dry_run = false;
-  std::string field_validation = "Warn";  // Strict, Warn, Ignore; the server default is Warn
-  std::vector<std::string> warnings;
-  bool status_subresource = false;
 };
 
 ApiServer::ApiServer(ApiServerOptions opts)
@@ -1074,7 +1066,7 @@ Result<Reply> ApiServer::do_create(const Request& req, const Target& t) {
   auto created = create_object(t.info, t.ns, std::move(*body), ctx);
   if (!created) return Unexpected(created.error());
   Response r = object_response(201, req, t.info, **created);
-  for (const auto& w : ctx.warnings) r.headers.emplace_back("Warning", "299 - \"" + w + "\"");
+  for (const auto& w : ctx.warnings) r.headers.push_back(warning_header(w));
   return Reply{r};
 }
 
@@ -1110,7 +1102,7 @@ Result<Reply> ApiServer::do_update(const Request& req, const Target& t) {
     return Reply{json_response(200, success_status(t.info, *body))};
   }
   Response r = object_response(200, req, t.info, **result);
-  for (const auto& w : ctx.warnings) r.headers.emplace_back("Warning", "299 - \"" + w + "\"");
+  for (const auto& w : ctx.warnings) r.headers.push_back(warning_header(w));
   return Reply{r};
 }
 
@@ -1169,7 +1161,7 @@ Result<Reply> ApiServer::do_patch(const Request& req, const Target& t) {
   if (!result) return Unexpected(result.error());
   if (!*result) return Reply{json_response(200, json::object())};
   Response r = object_response(200, req, t.info, **result);
-  for (const auto& w : ctx.warnings) r.headers.emplace_back("Warning", "299 - \"" + w + "\"");
+  for (const auto& w : ctx.warnings) r.headers.push_back(warning_header(w));
   return Reply{r};
 }
 

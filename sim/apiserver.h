@@ -86,7 +86,13 @@ class ApiServer {
 
  private:
   struct Target;
-  struct WriteContext;
+  // Per-request write settings.
+  struct WriteContext {
+    bool dry_run = false;
+    // Strict, Warn or Ignore; Warn is the server's default since 1.27.
+    std::string field_validation = "Warn";
+    std::vector<std::string> warnings;
+  };
 
   Reply route(const Request& req);
   Reply handle_admin(const Request& req);
