@@ -395,6 +395,12 @@ Reply ApiServer::route(const Request& req) {
 }
 
 Reply ApiServer::handle_resource(const Request& req, Target& t) {
+  if (!req.body.empty() && req.content_type.find("protobuf") != std::string::npos) {
+    // kubesim speaks JSON only; client-go falls back to JSON on this answer.
+    return error_response(unsupported_media_type(
+        "the body of the request was in an unknown format - accepted media types include: "
+        "application/json, application/yaml"));
+  }
   const std::string verb = verb_of(req, !t.name.empty(), t.watch && req.method == "GET");
   FaultDecision fault = faults_.decide(verb, t.info.group_resource());
   if (fault.latency.count() > 0) std::this_thread::sleep_for(fault.latency);

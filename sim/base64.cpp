@@ -48,8 +48,7 @@ std::string encode(std::string_view bytes, std::string_view alphabet, bool pad) 
   return out;
 }
 
-std::optional<std::string> decode(std::string_view text, const DecodeTable& table,
-                                  bool padded) {
+std::optional<std::string> decode(std::string_view text, const DecodeTable& table, bool padded) {
   std::string symbols;  // alphabet indices, line breaks and padding removed
   symbols.reserve(text.size());
   size_t padding = 0;
@@ -97,9 +96,7 @@ std::optional<std::string> base64_decode(std::string_view text) {
   return decode(text, kStdTable, true);
 }
 
-std::string base64url_encode(std::string_view bytes) {
-  return encode(bytes, kUrlAlphabet, false);
-}
+std::string base64url_encode(std::string_view bytes) { return encode(bytes, kUrlAlphabet, false); }
 
 std::optional<std::string> base64url_decode(std::string_view text) {
   return decode(text, kUrlTable, false);

@@ -257,7 +257,8 @@ class HttpSession : public Stoppable {
 
   void on_read_header(beast::error_code ec, size_t /*bytes*/) {
     if (ec) return on_read_error(ec);
-    if (!parser_->is_done() && beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+    if (!parser_->is_done() &&
+        beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
       lowest().expires_after(kWriteTimeout);
       net::async_write(
           derived().stream(), net::buffer(kContinue.data(), kContinue.size()),
@@ -387,13 +388,13 @@ class HttpSession : public Stoppable {
     // The producer may call on_ready from any thread; it only posts to our
     // strand, coalescing bursts, and never keeps the session alive.
     auto scheduled = ready_scheduled_;
-    watch_->set_on_ready([scheduled, weak = derived().weak_from_this(),
-                          ex = derived().stream().get_executor()] {
-      if (scheduled->exchange(true, std::memory_order_acq_rel)) return;
-      net::post(ex, [weak] {
-        if (auto self = weak.lock()) self->on_watch_ready();
-      });
-    });
+    watch_->set_on_ready(
+        [scheduled, weak = derived().weak_from_this(), ex = derived().stream().get_executor()] {
+          if (scheduled->exchange(true, std::memory_order_acq_rel)) return;
+          net::post(ex, [weak] {
+            if (auto self = weak.lock()) self->on_watch_ready();
+          });
+        });
     pump_watch();  // the header goes out now: kubectl waits for it
   }
 
@@ -650,8 +651,8 @@ std::map<std::string, std::string> parse_query(std::string_view raw_query) {
     if (pair.empty() || pair.find(';') != std::string_view::npos) continue;
     auto eq = pair.find('=');
     auto key = unescape(pair.substr(0, eq), true);
-    auto value = unescape(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1),
-                          true);
+    auto value =
+        unescape(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1), true);
     if (!key || !value) continue;
     out[std::move(*key)] = std::move(*value);
   }

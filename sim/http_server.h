@@ -37,9 +37,9 @@ inline constexpr std::chrono::seconds kDefaultReadTimeout{30};
 
 struct HttpServerOptions {
   std::string address = "127.0.0.1";  // an IP literal
-  uint16_t port = 0;                   // 0: an ephemeral port, see HttpServer::port()
-  int threads = 2;                     // io threads; all connections and watches share them
-  std::optional<TlsMaterial> tls;      // set: HTTPS only (ALPN http/1.1); unset: plain HTTP
+  uint16_t port = 0;                  // 0: an ephemeral port, see HttpServer::port()
+  int threads = 2;                    // io threads; all connections and watches share them
+  std::optional<TlsMaterial> tls;     // set: HTTPS only (ALPN http/1.1); unset: plain HTTP
   size_t max_body_bytes = kDefaultMaxBodyBytes;
   std::chrono::seconds read_timeout = kDefaultReadTimeout;
 };

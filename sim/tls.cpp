@@ -101,8 +101,8 @@ Result<void> add_extensions(X509* cert, X509* issuer, std::span<const ExtensionS
 bool valid_dns_name(const std::string& name) {
   if (name.empty() || name.size() > kMaxDnsNameLength) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '*';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '*';
   });
 }
 
@@ -187,8 +187,8 @@ Result<X509Ptr> issue(const CertificateSpec& spec) {
       !X509_gmtime_adj(X509_getm_notBefore(cert.get()), -kBackdateSeconds) ||
       !X509_gmtime_adj(X509_getm_notAfter(cert.get()), kValiditySeconds) ||
       !X509_NAME_add_entry_by_txt(X509_get_subject_name(cert.get()), "CN", MBSTRING_ASC,
-                                  reinterpret_cast<const unsigned char*>(spec.common_name), -1,
-                                  -1, 0) ||
+                                  reinterpret_cast<const unsigned char*>(spec.common_name), -1, -1,
+                                  0) ||
       !X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer)) ||
       !X509_set_pubkey(cert.get(), spec.key)) {
     return Unexpected(openssl_error("certificate fields"));
@@ -241,8 +241,8 @@ Result<TlsMaterial> generate_tls_material(const std::vector<std::string>& ip_san
   auto cert_pem = to_pem([&](BIO* b) { return PEM_write_bio_X509(b, server->get()) == 1; });
   if (!cert_pem) return Unexpected(std::move(cert_pem).error());
   auto key_pem = to_pem([&](BIO* b) {
-    return PEM_write_bio_PrivateKey(b, server_key->get(), nullptr, nullptr, 0, nullptr,
-                                    nullptr) == 1;
+    return PEM_write_bio_PrivateKey(b, server_key->get(), nullptr, nullptr, 0, nullptr, nullptr) ==
+           1;
   });
   if (!key_pem) return Unexpected(std::move(key_pem).error());
   return TlsMaterial{.ca_cert_pem = std::move(*ca_pem),

@@ -61,7 +61,7 @@ echo "== invalid custom resource is rejected with 422 naming the field"
 expect_fails "invalid widget rejected" k apply -f "$DATA/widget-invalid.yaml"
 expect_contains "422 names spec.size" "spec.size" "$LAST_OUTPUT"
 expect_contains "422 names spec.color" 'spec.color: Unsupported value: "purple"' "$LAST_OUTPUT"
-expect_contains "message is the server's" 'Widget.test.frugal.dev "broken" is invalid' "$LAST_OUTPUT"
+expect_contains "kubectl formats the 422 from its details" 'The Widget "broken" is invalid' "$LAST_OUTPUT"
 expect_fails "unknown field rejected by kubectl's strict validation" \
   k apply -f - <<<'{"apiVersion":"test.frugal.dev/v1","kind":"Widget","metadata":{"name":"x","namespace":"default"},"spec":{"size":1,"bogus":1}}'
 expect_contains "unknown field named" 'unknown field "spec.bogus"' "$LAST_OUTPUT"
@@ -127,8 +127,16 @@ echo "== watch from a compacted resourceVersion gets 410"
 old_rv=$(k get widget alpha -o jsonpath='{.metadata.resourceVersion}')
 run_ok "change after the old version" k patch widget alpha --type=merge -p '{"spec":{"size":9}}'
 run_ok "compact history" admin POST /kubesim/compact
-expect_fails "watch from the compacted version" k get widgets --watch --resource-version="$old_rv" --request-timeout=5s
-expect_contains "kubectl reports the expiry" "too old resource version" "$LAST_OUTPUT"
+run_ok "watch from the compacted version" k get --raw "/apis/test.frugal.dev/v1/namespaces/default/widgets?watch=true&resourceVersion=$old_rv&timeoutSeconds=5"
+expect_contains "the stream carries an ERROR event" '"type":"ERROR"' "$LAST_OUTPUT"
+expect_contains "the error is 410 Expired" '"code":410' "$LAST_OUTPUT"
+expect_contains "kubectl sees the expiry" "too old resource version" "$LAST_OUTPUT"
+run_ok "switch expired watches to HTTP 410" admin PUT /kubesim/faults '{"rules":[],"expiredWatchAsHttpStatus":true}'
+expect_fails "watch from the compacted version as HTTP" k get --raw "/apis/test.frugal.dev/v1/namespaces/default/widgets?watch=true&resourceVersion=$old_rv"
+expect_contains "kubectl reports the 410" "too old resource version" "$LAST_OUTPUT"
+run_ok "back to in-stream errors" admin PUT /kubesim/faults '{"rules":[],"expiredWatchAsHttpStatus":false}'
+expect_fails "a list from a compacted snapshot is 410" k get --raw "/apis/test.frugal.dev/v1/namespaces/default/widgets?resourceVersion=$old_rv&resourceVersionMatch=Exact"
+expect_contains "list expiry named" "Expired" "$LAST_OUTPUT"
 
 echo "== built-ins: strategic merge via kubectl apply"
 run_ok "apply a deployment" k apply -f "$DATA/deployment.yaml"
@@ -139,7 +147,11 @@ expect_eq "removed env entry gone" "A" "$(k get deploy web -o jsonpath='{.spec.t
 expect_eq "replicas updated" "3" "$(k get deploy web -o jsonpath='{.spec.replicas}')"
 run_ok "get deployments table" k get deployments
 expect_contains "deployment table columns" "UP-TO-DATE" "$LAST_OUTPUT"
-run_ok "configmap create, patch strategic" k create configmap settings --from-literal=a=1
+run_ok "create a configmap from a file" k create -f - <<<'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"settings"},"data":{"a":"1"}}'
+# Imperative generators (kubectl create configmap ...) send protobuf, which
+# kubesim does not decode: it must say so with 415, not store garbage.
+expect_fails "a protobuf body is refused" k create configmap generated --from-literal=a=1
+expect_contains "with a clear 415 message" "unknown format" "$LAST_OUTPUT"
 run_ok "patch a configmap (strategic default)" k patch configmap settings -p '{"data":{"b":"2"}}'
 expect_eq "both keys present" "1 2" "$(k get configmap settings -o jsonpath='{.data.a} {.data.b}')"
 

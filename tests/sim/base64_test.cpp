@@ -27,9 +27,7 @@ TEST(Base64, DecodesWhatItEncodesForEveryByteValue) {
   }
 }
 
-TEST(Base64, SkipsLineBreaksLikeGo) {
-  EXPECT_EQ(base64_decode("Zm9v\r\nYmFy\n"), "foobar");
-}
+TEST(Base64, SkipsLineBreaksLikeGo) { EXPECT_EQ(base64_decode("Zm9v\r\nYmFy\n"), "foobar"); }
 
 TEST(Base64, RejectsCharactersOutsideTheAlphabet) {
   EXPECT_FALSE(base64_decode("Zm9v!mFy"));

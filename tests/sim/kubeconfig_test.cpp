@@ -111,8 +111,8 @@ TEST(MakeKubeconfig, SkipsTlsVerificationOnlyWhenAskedAndNoCaGiven) {
 
 TEST(MakeKubeconfig, QuotesValuesSoYamlSpecialCharactersSurvive) {
   std::string tricky = "a: b # c\n\"quoted\" 'single' \\ {x} [y] *z &w";
-  YAML::Node doc = YAML::Load(make_kubeconfig(
-      {.server = "https://127.0.0.1:1", .token = tricky, .namespace_name = "yes"}));
+  YAML::Node doc = YAML::Load(
+      make_kubeconfig({.server = "https://127.0.0.1:1", .token = tricky, .namespace_name = "yes"}));
   EXPECT_EQ(doc["users"][0]["user"]["token"].as<std::string>(), tricky);
   // "yes" must stay a string, not become a YAML 1.1 boolean.
   EXPECT_EQ(doc["contexts"][0]["context"]["namespace"].as<std::string>(), "yes");
@@ -131,9 +131,7 @@ TEST(WriteKubeconfigFile, WritesContentWithOwnerOnlyMode) {
 TEST(WriteKubeconfigFile, ReplacesExistingFileAndLeavesNoTemporaryBehind) {
   TempDir dir;
   fs::path path = dir.path() / "config";
-  {
-    std::ofstream(path) << "old";
-  }
+  { std::ofstream(path) << "old"; }
   fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
                             fs::perms::others_read);
   ASSERT_TRUE(write_kubeconfig_file(path, "new"));
@@ -170,7 +168,8 @@ CommandResult run(const std::string& command) {
   if (!pipe) return result;
   std::array<char, 4096> buf{};
   size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe.get())) > 0) result.out.append(buf.data(), n);
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe.get())) > 0)
+    result.out.append(buf.data(), n);
   int status = ::pclose(pipe.release());
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
@@ -230,9 +229,9 @@ TEST(KubeconfigWithKubectl, KubectlVerifiesTlsSendsTokenAndPrintsServerVersion) 
   if (::access(kKubectl, X_OK) != 0) GTEST_SKIP() << kKubectl << " not installed";
   VersionServer server;
   TempDir dir;
-  auto result = kubectl_version(dir, make_kubeconfig({.server = server.url(),
-                                                      .ca_pem = server.tls().ca_cert_pem,
-                                                      .token = kToken}));
+  auto result = kubectl_version(
+      dir, make_kubeconfig(
+               {.server = server.url(), .ca_pem = server.tls().ca_cert_pem, .token = kToken}));
   ASSERT_EQ(result.exit_code, 0) << result.out << read_file(dir.path() / "stderr");
   auto out = nlohmann::json::parse(result.out, nullptr, false);
   ASSERT_FALSE(out.is_discarded()) << result.out;
@@ -245,9 +244,9 @@ TEST(KubeconfigWithKubectl, KubectlFailsWithWrongToken) {
   if (::access(kKubectl, X_OK) != 0) GTEST_SKIP() << kKubectl << " not installed";
   VersionServer server;
   TempDir dir;
-  auto result = kubectl_version(dir, make_kubeconfig({.server = server.url(),
-                                                      .ca_pem = server.tls().ca_cert_pem,
-                                                      .token = "wrong"}));
+  auto result = kubectl_version(
+      dir, make_kubeconfig(
+               {.server = server.url(), .ca_pem = server.tls().ca_cert_pem, .token = "wrong"}));
   EXPECT_NE(result.exit_code, 0);
   EXPECT_GT(server.unauthorized_count(), 0);
   EXPECT_EQ(result.out.find("v1.32.0-kubesim"), std::string::npos);
@@ -260,7 +259,8 @@ TEST(KubeconfigWithKubectl, KubectlRejectsServerSignedByAnotherCa) {
   ASSERT_TRUE(other);
   TempDir dir;
   auto result = kubectl_version(
-      dir, make_kubeconfig({.server = server.url(), .ca_pem = other->ca_cert_pem, .token = kToken}));
+      dir,
+      make_kubeconfig({.server = server.url(), .ca_pem = other->ca_cert_pem, .token = kToken}));
   EXPECT_NE(result.exit_code, 0);
   EXPECT_NE(read_file(dir.path() / "stderr").find("certificate"), std::string::npos)
       << read_file(dir.path() / "stderr");

@@ -32,12 +32,14 @@ struct NamesFree {
 using NamesPtr = std::unique_ptr<GENERAL_NAMES, NamesFree>;
 
 X509Ptr parse_cert(const std::string& pem) {
-  std::unique_ptr<BIO, Deleter<BIO_free>> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  std::unique_ptr<BIO, Deleter<BIO_free>> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   return X509Ptr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
 }
 
 PkeyPtr parse_key(const std::string& pem) {
-  std::unique_ptr<BIO, Deleter<BIO_free>> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  std::unique_ptr<BIO, Deleter<BIO_free>> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   return PkeyPtr(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
 }
 
@@ -56,8 +58,8 @@ bool verifies(X509* leaf, X509* ca, const std::string& host = "", const std::str
 
 std::vector<std::string> sans(X509* cert) {
   std::vector<std::string> out;
-  NamesPtr names(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  NamesPtr names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   if (!names) return out;
   for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
@@ -136,8 +138,7 @@ TEST(GenerateTlsMaterial, IsValidForAboutOneYearStartingNow) {
 }
 
 TEST(GenerateTlsMaterial, IncludesDefaultAndRequestedSubjectAltNamesOnce) {
-  auto material =
-      generate_tls_material({"10.1.2.3", "127.0.0.1"}, {"kubesim.local", "localhost"});
+  auto material = generate_tls_material({"10.1.2.3", "127.0.0.1"}, {"kubesim.local", "localhost"});
   ASSERT_TRUE(material) << material.error().message;
   auto leaf = parse_cert(material->server_cert_pem);
   EXPECT_EQ(sans(leaf.get()), (std::vector<std::string>{"IP:127.0.0.1", "IP:10.1.2.3",
