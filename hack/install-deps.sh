@@ -12,6 +12,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libfmt-dev libspdlog-dev
   # tools the tests drive
   kubectl curl jq procps
+  # promtool checks our metrics exposition; the server scrapes in e2e tests
+  prometheus
 )
 
 missing=()

@@ -153,11 +153,11 @@ struct ContinueToken {
 
 std::string encode_continue(uint64_t rv, const std::string& key) {
   json t = {{"v", "meta.k8s.io/v1"}, {"rv", rv}, {"start", key}};
-  return base64_encode(t.dump());
+  return base64url_encode(t.dump());
 }
 
 Result<ContinueToken> decode_continue(const std::string& token) {
-  auto raw = base64_decode(token);
+  auto raw = base64url_decode(token);
   if (!raw) return Unexpected(bad_request("continue key is not valid: illegal base64 data"));
   auto j = json::parse(*raw, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("rv") || !j.contains("start") ||
@@ -300,7 +300,9 @@ Reply ApiServer::route(const Request& req) {
     return r;
   };
   if (path == "/openapi/v3" || path == "/openapi/v3/") {
-    return json_response(200, openapi_v3_index(registry_.all()));
+    Response r;
+    r.body = openapi_document("", [this] { return openapi_v3_index(registry_.all()); });
+    return r;
   }
   if (path.rfind("/openapi/v3/", 0) == 0) {
     auto parts = split_path(path.substr(std::string("/openapi/v3/").size()));
@@ -318,7 +320,11 @@ Reply ApiServer::route(const Request& req) {
       return r.group == group && r.version == version;
     });
     if (!served) return error_response(not_found_path());
-    return json_response(200, openapi_v3_group_version(group, version, all));
+    Response r;
+    r.body = openapi_document(group + "/" + version, [&] {
+      return openapi_v3_group_version(group, version, all);
+    });
+    return r;
   }
 
   auto parts = split_path(path);
@@ -394,7 +400,24 @@ Reply ApiServer::route(const Request& req) {
   return handle_resource(req, t);
 }
 
+std::string ApiServer::openapi_document(const std::string& key,
+                                        const std::function<json()>& build) {
+  std::lock_guard lock(openapi_mu_);
+  const uint64_t gen = registry_.generation();
+  if (gen != openapi_generation_) {
+    openapi_cache_.clear();
+    openapi_generation_ = gen;
+  }
+  auto it = openapi_cache_.find(key);
+  if (it == openapi_cache_.end()) it = openapi_cache_.emplace(key, build().dump()).first;
+  return it->second;
+}
+
 Reply ApiServer::handle_resource(const Request& req, Target& t) {
+  if (auto io = req.param("includeObject"); !io.empty() && !is_valid_include_object(io)) {
+    return error_response(bad_request("includeObject: Unsupported value: \"" + io +
+                                      "\": supported values: \"Metadata\", \"None\", \"Object\""));
+  }
   if (!req.body.empty() && req.content_type.find("protobuf") != std::string::npos) {
     // kubesim speaks JSON only; client-go falls back to JSON on this answer.
     return error_response(unsupported_media_type(

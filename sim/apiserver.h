@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -142,6 +143,12 @@ class ApiServer {
   Store store_;
   Registry registry_;
   FaultInjector faults_;
+
+  // OpenAPI documents are costly to build and change only with the registry.
+  std::mutex openapi_mu_;
+  uint64_t openapi_generation_ = 0;
+  std::map<std::string, std::string> openapi_cache_;  // "" = index, else "group/version"
+  std::string openapi_document(const std::string& key, const std::function<json()>& build);
 
   std::mutex watches_mu_;
   std::vector<std::weak_ptr<WatchSession>> watches_;

@@ -419,6 +419,9 @@ class HttpSession : public Stoppable {
         out += frame;
       }
     }
+    // A watch cut on purpose (fault injection) ends as a network failure
+    // would: the connection closes with no terminating chunk.
+    if (ended && watch_->aborted()) return close_now();
     if (ended || end_requested_) {
       last_write_ = true;
       if (chunked_) out += kLastChunk;

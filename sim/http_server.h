@@ -28,7 +28,7 @@ namespace kubesim {
 
 // Larger than kube-apiserver's 3 MiB (MaxRequestBodyBytes) so that big custom
 // resources still fit; a request over it is answered 413.
-inline constexpr size_t kDefaultMaxBodyBytes = 16 * 1024 * 1024;
+inline constexpr size_t kDefaultMaxBodyBytes = size_t{16} * 1024 * 1024;
 // Go's net/http DefaultMaxHeaderBytes (1 MB); a request over it is answered 431.
 inline constexpr size_t kMaxHeaderBytes = 1 << 20;
 // How long a client may take to send a request's header, and again its body,

@@ -120,7 +120,7 @@ Result<void> add_subject_alt_names(X509* cert, const std::vector<std::string>& i
   if (!names) return Unexpected(openssl_error("subjectAltName"));
   auto push = [&](GeneralNamePtr name) -> bool {
     if (!sk_GENERAL_NAME_push(names.get(), name.get())) return false;
-    name.release();  // owned by the stack now
+    [[maybe_unused]] GENERAL_NAME* owned_by_stack = name.release();
     return true;
   };
   for (const auto& ip : ips) {

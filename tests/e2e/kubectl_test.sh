@@ -163,6 +163,20 @@ run_ok "429 with Retry-After twice, then fine" admin PUT /kubesim/faults '{"rule
 run_ok "kubectl retries 429 honouring Retry-After" k get configmaps
 expect_contains "list succeeded after the retries" "settings" "$LAST_OUTPUT"
 run_ok "clear faults" admin DELETE /kubesim/faults
+curl -sSk -N -H "Authorization: Bearer $KUBESIM_TOKEN" \
+  "$KUBESIM_URL/api/v1/namespaces/default/configmaps?watch=true" >"$E2E_TMP/raw-watch.out" 2>"$E2E_TMP/raw-watch.err" &
+curl_pid=$!
+E2E_PIDS+=($curl_pid)
+watch_open() { grep -q '"settings"' "$E2E_TMP/raw-watch.out"; }
+wait_until "a raw watch is streaming" 10 watch_open
+run_ok "drop every watch" admin POST /kubesim/drop-watches
+if [[ "$LAST_OUTPUT" =~ \"dropped\":[1-9] ]]; then pass "open watches dropped"; else fail "no watch dropped: $LAST_OUTPUT"; fi
+wait "$curl_pid"
+curl_rc=$?
+# curl exit 18: "transfer closed with outstanding read data remaining" — the
+# chunked stream was cut, not finished.
+expect_eq "the stream was cut without its final chunk" "18" "$curl_rc"
+
 
 echo "== delete and delete --wait"
 run_ok "delete the widget" k delete widget alpha
