@@ -5,72 +5,32 @@
 #include "controller/kube/credentials.h"
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <stdlib.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/clock.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_certs.h"
 
 namespace frugal::kube {
 namespace {
 
 namespace fs = std::filesystem;
+using frugal::testing::base64_encode;
+using frugal::testing::KeyPair;
+using frugal::testing::make_self_signed;
+using frugal::testing::TempDir;
 using namespace std::chrono_literals;
 using TimePoint = std::chrono::system_clock::time_point;
 
 constexpr const char* kV1 = "client.authentication.k8s.io/v1";
-
-// A fresh directory under TMPDIR, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "frugal-credentials-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string write(const std::string& name, const std::string& content) const {
-    std::ofstream(path_ / name, std::ios::binary) << content;
-    return file(name);
-  }
-  // Writes an executable /bin/sh script and returns its path.
-  std::string script(const std::string& name, const std::string& body) const {
-    std::string path = write(name, "#!/bin/sh\n" + body);
-    ::chmod(path.c_str(), 0755);
-    return path;
-  }
-  std::string read(const std::string& name) const {
-    std::ifstream in(path_ / name, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-
- private:
-  fs::path path_;
-};
 
 TimePoint at(std::chrono::year_month_day day, std::chrono::seconds time_of_day = 0s) {
   return std::chrono::sys_days(day) + time_of_day;
@@ -83,53 +43,6 @@ struct TestClock {
   void advance(Clock::Duration d) { fake.advance(d); }
   void set_wall(TimePoint t) { fake.set_wall(t); }
 };
-
-std::string b64(const std::string& in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-struct KeyPair {
-  std::string cert_pem;
-  std::string key_pem;
-};
-
-// A self-signed EC certificate and its key, made with OpenSSL.
-KeyPair make_key_pair(const std::string& common_name) {
-  struct Free {
-    void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-    void operator()(X509* x) const { X509_free(x); }
-    void operator()(BIO* b) const { BIO_free(b); }
-  };
-  std::unique_ptr<EVP_PKEY, Free> key(EVP_EC_gen("P-256"));
-  std::unique_ptr<X509, Free> cert(X509_new());
-  if (!key || !cert) throw std::runtime_error("openssl allocation failed");
-  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
-  X509_set_pubkey(cert.get(), key.get());
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1,
-                             0);
-  X509_set_issuer_name(cert.get(), name);
-  if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0)
-    throw std::runtime_error("X509_sign failed");
-  auto to_string = [](BIO* bio) {
-    char* data = nullptr;
-    long n = BIO_get_mem_data(bio, &data);
-    return std::string(data, static_cast<size_t>(n));
-  };
-  std::unique_ptr<BIO, Free> cert_bio(BIO_new(BIO_s_mem()));
-  std::unique_ptr<BIO, Free> key_bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_X509(cert_bio.get(), cert.get());
-  PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-  return {to_string(cert_bio.get()), to_string(key_bio.get())};
-}
 
 RestConfig base_config() {
   RestConfig c;
@@ -157,7 +70,7 @@ TEST(CredentialProviderStatic, BasicAuthEncodesUserColonPassword) {
   c.username = "admin";
   c.password = "s3cr:et";
   CredentialProvider p(c);
-  EXPECT_EQ(*p.authorization_header(), "Basic " + b64("admin:s3cr:et"));
+  EXPECT_EQ(*p.authorization_header(), "Basic " + base64_encode("admin:s3cr:et"));
 }
 
 TEST(CredentialProviderStatic, StaticClientCertificateIsReturned) {
@@ -178,7 +91,7 @@ class CredentialProviderTokenFile : public ::testing::Test {
     c.bearer_token_file = token_path;
     return c;
   }
-  TempDir dir;
+  TempDir dir{"frugal-credentials"};
   TestClock clock;
   std::string token_path = dir.write("token", "first\n");
 };
@@ -257,9 +170,13 @@ TEST_F(CredentialProviderTokenFile, InvalidateRereadsTheFileAtOnce) {
 
 class CredentialProviderExec : public ::testing::Test {
  protected:
+  // Writes an executable /bin/sh script below `dir` and returns its path.
+  std::string script(const std::string& name, const std::string& body) const {
+    return dir.write_mode(name, "#!/bin/sh\n" + body, 0755);
+  }
   // A plugin that counts its runs in `runs` and prints token tok-<run> with `expiry`.
   std::string counting_plugin(const std::string& expiry = "2030-01-01T00:00:00Z") {
-    return dir.script(
+    return script(
         "plugin.sh",
         "echo run >> '" + dir.file("runs") +
             "'\n"
@@ -270,10 +187,16 @@ class CredentialProviderExec : public ::testing::Test {
             std::string(kV1) + "\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"tok-%d\"" +
             (expiry.empty() ? "" : ",\"expirationTimestamp\":\"" + expiry + "\"") + "}}' $n\n");
   }
+  // A plugin that runs `commands`, then prints an ExecCredential with token "t".
+  std::string token_plugin(const std::string& commands) {
+    return script("plugin.sh",
+                  commands + "printf '{\"apiVersion\":\"" + std::string(kV1) +
+                      "\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"t\"}}'\n");
+  }
   // A plugin that prints the given ExecCredential document.
   std::string printing_plugin(const nlohmann::json& credential) {
     dir.write("response.json", credential.dump());
-    return dir.script("plugin.sh", "cat '" + dir.file("response.json") + "'\n");
+    return script("plugin.sh", "cat '" + dir.file("response.json") + "'\n");
   }
   int runs() const {
     std::string content = dir.read("runs");
@@ -292,7 +215,7 @@ class CredentialProviderExec : public ::testing::Test {
     return r.error().message;
   }
 
-  TempDir dir;
+  TempDir dir{"frugal-credentials"};
   TestClock clock;
 };
 
@@ -355,18 +278,10 @@ TEST_F(CredentialProviderExec, ConcurrentCallersShareOnePluginRun) {
 }
 
 TEST_F(CredentialProviderExec, PluginGetsArgsConfiguredEnvInheritedEnvAndExecInfo) {
-  std::string plugin = dir.script(
-      "plugin.sh", "printf '%s\\n' \"$@\" > '" + dir.file("args") +
-                       "'\n"
-                       "printf '%s' \"$KUBERNETES_EXEC_INFO\" > '" +
-                       dir.file("info") +
-                       "'\n"
-                       "printf '%s|%s' \"$PLUGIN_MODE\" \"$PATH\" > '" +
-                       dir.file("env") +
-                       "'\n"
-                       "printf '{\"apiVersion\":\"" +
-                       std::string(kV1) +
-                       "\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"t\"}}'\n");
+  std::string plugin =
+      token_plugin("printf '%s\\n' \"$@\" > '" + dir.file("args") + "'\n" +
+                   "printf '%s' \"$KUBERNETES_EXEC_INFO\" > '" + dir.file("info") + "'\n" +
+                   "printf '%s|%s' \"$PLUGIN_MODE\" \"$PATH\" > '" + dir.file("env") + "'\n");
   RestConfig c = config(plugin);
   c.exec->args = {"get-token", "--cluster", "prod west"};
   c.exec->env = {{"PLUGIN_MODE", "ci"}};
@@ -381,12 +296,7 @@ TEST_F(CredentialProviderExec, PluginGetsArgsConfiguredEnvInheritedEnvAndExecInf
 }
 
 TEST_F(CredentialProviderExec, ConfiguredEnvReplacesAnInheritedVariable) {
-  std::string plugin = dir.script(
-      "plugin.sh", "printf '%s' \"$PATH\" > '" + dir.file("env") +
-                       "'\n"
-                       "printf '{\"apiVersion\":\"" +
-                       std::string(kV1) +
-                       "\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"t\"}}'\n");
+  std::string plugin = token_plugin("printf '%s' \"$PATH\" > '" + dir.file("env") + "'\n");
   RestConfig c = config(plugin);
   c.exec->env = {{"PATH", "/plugin/bin"}};
   CredentialProvider p(c, clock.options());
@@ -395,12 +305,8 @@ TEST_F(CredentialProviderExec, ConfiguredEnvReplacesAnInheritedVariable) {
 }
 
 TEST_F(CredentialProviderExec, ProvideClusterInfoPassesTheClusterInExecInfo) {
-  std::string plugin = dir.script(
-      "plugin.sh", "printf '%s' \"$KUBERNETES_EXEC_INFO\" > '" + dir.file("info") +
-                       "'\n"
-                       "printf '{\"apiVersion\":\"" +
-                       std::string(kV1) +
-                       "\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"t\"}}'\n");
+  std::string plugin =
+      token_plugin("printf '%s' \"$KUBERNETES_EXEC_INFO\" > '" + dir.file("info") + "'\n");
   RestConfig c = config(plugin);
   c.ca_pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
   c.tls_server_name = "kubernetes.default";
@@ -412,11 +318,11 @@ TEST_F(CredentialProviderExec, ProvideClusterInfoPassesTheClusterInExecInfo) {
   EXPECT_EQ(info["spec"]["cluster"],
             nlohmann::json({{"server", "https://10.0.0.1:6443"},
                             {"tls-server-name", "kubernetes.default"},
-                            {"certificate-authority-data", b64(c.ca_pem)}}));
+                            {"certificate-authority-data", base64_encode(c.ca_pem)}}));
 }
 
 TEST_F(CredentialProviderExec, ClientCertificateFromThePluginIsExposedForMutualTls) {
-  KeyPair pair = make_key_pair("exec-user");
+  KeyPair pair = make_self_signed("exec-user");
   std::string plugin = printing_plugin(
       {{"apiVersion", kV1},
        {"kind", "ExecCredential"},
@@ -438,9 +344,9 @@ TEST_F(CredentialProviderExec, StaticTokenWinsAndThePluginNeverRuns) {
 }
 
 TEST_F(CredentialProviderExec, FailingPluginErrorIncludesStderrAndInstallHint) {
-  RestConfig c = config(dir.script("plugin.sh",
-                                   "echo 'token service unreachable: connection refused' >&2\n"
-                                   "exit 3\n"));
+  RestConfig c = config(script("plugin.sh",
+                               "echo 'token service unreachable: connection refused' >&2\n"
+                               "exit 3\n"));
   c.exec->install_hint = "Install frugal-auth from https://example.com/frugal-auth";
   EXPECT_EQ(exec_error(c), "exec plugin \"" + c.exec->command +
                                "\": failed with exit code 3; stderr: token service unreachable: "
@@ -449,7 +355,7 @@ TEST_F(CredentialProviderExec, FailingPluginErrorIncludesStderrAndInstallHint) {
 }
 
 TEST_F(CredentialProviderExec, FailureIsNotCachedAndTheNextCallRetries) {
-  std::string plugin = dir.script("plugin.sh", "echo down >&2\nexit 1\n");
+  std::string plugin = script("plugin.sh", "echo down >&2\nexit 1\n");
   CredentialProvider p(config(plugin), clock.options());
   ASSERT_FALSE(p.authorization_header());
   printing_plugin({{"apiVersion", kV1}, {"kind", "ExecCredential"}, {"status", {{"token", "up"}}}});
@@ -466,7 +372,7 @@ TEST_F(CredentialProviderExec, MissingPluginSaysItIsNotInstalledAndGivesTheHint)
 }
 
 TEST_F(CredentialProviderExec, HungPluginIsKilledAfterTheTimeout) {
-  RestConfig c = config(dir.script("plugin.sh", "echo waiting >&2\nexec sleep 30\n"));
+  RestConfig c = config(script("plugin.sh", "echo waiting >&2\nexec sleep 30\n"));
   CredentialOptions options = clock.options();
   options.exec_timeout = 200ms;
   CredentialProvider p(c, options);
@@ -480,7 +386,7 @@ TEST_F(CredentialProviderExec, HungPluginIsKilledAfterTheTimeout) {
 }
 
 TEST_F(CredentialProviderExec, PluginThatClosesItsOutputButKeepsRunningIsKilled) {
-  RestConfig c = config(dir.script("plugin.sh", "exec >&- 2>&-\nexec sleep 30\n"));
+  RestConfig c = config(script("plugin.sh", "exec >&- 2>&-\nexec sleep 30\n"));
   CredentialOptions options = clock.options();
   options.exec_timeout = 200ms;
   CredentialProvider p(c, options);
@@ -491,7 +397,7 @@ TEST_F(CredentialProviderExec, PluginThatClosesItsOutputButKeepsRunningIsKilled)
 }
 
 TEST_F(CredentialProviderExec, OutputThatIsNotJsonIsAnError) {
-  RestConfig c = config(dir.script("plugin.sh", "echo hello\n"));
+  RestConfig c = config(script("plugin.sh", "echo hello\n"));
   EXPECT_EQ(exec_error(c),
             "exec plugin \"" + c.exec->command + "\": stdout is not an ExecCredential JSON object");
 }
@@ -520,7 +426,7 @@ TEST_F(CredentialProviderExec, StatusWithoutTokenOrCertificateIsAnError) {
 }
 
 TEST_F(CredentialProviderExec, CertificateWithoutKeyIsAnError) {
-  KeyPair pair = make_key_pair("exec-user");
+  KeyPair pair = make_self_signed("exec-user");
   RestConfig c = config(printing_plugin({{"apiVersion", kV1},
                                          {"kind", "ExecCredential"},
                                          {"status", {{"clientCertificateData", pair.cert_pem}}}}));
@@ -530,8 +436,8 @@ TEST_F(CredentialProviderExec, CertificateWithoutKeyIsAnError) {
 }
 
 TEST_F(CredentialProviderExec, MismatchedCertificateAndKeyIsAnError) {
-  KeyPair one = make_key_pair("one");
-  KeyPair two = make_key_pair("two");
+  KeyPair one = make_self_signed("one");
+  KeyPair two = make_self_signed("two");
   RestConfig c = config(printing_plugin(
       {{"apiVersion", kV1},
        {"kind", "ExecCredential"},

@@ -2,53 +2,25 @@
 // merging, context selection, relative paths, in-cluster, the load order, and
 // the exact error (file and field) for every broken configuration.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
 
 #include "controller/kube/config.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_certs.h"
 
 namespace frugal::kube {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A fresh directory under TMPDIR, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "frugal-kubeconfig-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  // Writes `content` to a file below the directory (creating parents) and returns its path.
-  std::string write(const std::string& relative, const std::string& content) const {
-    fs::path p = path_ / relative;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << content;
-    return p.string();
-  }
-
- private:
-  fs::path path_;
-};
+using frugal::testing::base64_encode;
+using frugal::testing::KeyPair;
+using frugal::testing::make_self_signed;
+using frugal::testing::TempDir;
 
 // An environment with nothing set unless the test sets it.
 struct FakeEnv {
@@ -69,64 +41,17 @@ struct FakeEnv {
   }
 };
 
-struct KeyPair {
-  std::string cert_pem;
-  std::string key_pem;
-};
-
-// A self-signed EC certificate and its key, made with OpenSSL.
-KeyPair make_key_pair(const std::string& common_name) {
-  struct Free {
-    void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-    void operator()(X509* x) const { X509_free(x); }
-    void operator()(BIO* b) const { BIO_free(b); }
-  };
-  std::unique_ptr<EVP_PKEY, Free> key(EVP_EC_gen("P-256"));
-  std::unique_ptr<X509, Free> cert(X509_new());
-  if (!key || !cert) throw std::runtime_error("openssl allocation failed");
-  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
-  X509_set_pubkey(cert.get(), key.get());
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1,
-                             0);
-  X509_set_issuer_name(cert.get(), name);
-  if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0)
-    throw std::runtime_error("X509_sign failed");
-  auto to_string = [](BIO* bio) {
-    char* data = nullptr;
-    long n = BIO_get_mem_data(bio, &data);
-    return std::string(data, static_cast<size_t>(n));
-  };
-  std::unique_ptr<BIO, Free> cert_bio(BIO_new(BIO_s_mem()));
-  std::unique_ptr<BIO, Free> key_bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_X509(cert_bio.get(), cert.get());
-  PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-  return {to_string(cert_bio.get()), to_string(key_bio.get())};
-}
-
 const KeyPair& ca() {
-  static const KeyPair pair = make_key_pair("test-ca");
+  static const KeyPair pair = make_self_signed("test-ca");
   return pair;
 }
 const KeyPair& client() {
-  static const KeyPair pair = make_key_pair("alice");
+  static const KeyPair pair = make_self_signed("alice");
   return pair;
 }
 const KeyPair& other_client() {
-  static const KeyPair pair = make_key_pair("mallory");
+  static const KeyPair pair = make_self_signed("mallory");
   return pair;
-}
-
-std::string b64(const std::string& in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
 }
 
 std::string indent(const std::string& lines, int spaces) {
@@ -169,10 +94,10 @@ std::string load_error(const std::string& path, const std::string& context = "")
 // --- Fields.
 
 TEST(KubeconfigLoad, ReadsServerCaDataTokenAndNamespaceOfCurrentContext) {
-  TempDir dir;
+  TempDir dir{"frugal-kubeconfig"};
   auto path = dir.write("config", one_context("server: https://10.0.0.1:6443\n"
                                               "certificate-authority-data: " +
-                                                  b64(ca().cert_pem),
+                                                  base64_encode(ca().cert_pem),
                                               "token: abc123", "namespace: team-a"));
   auto r = load_file(path);
   ASSERT_TRUE(r) << r.error().message;
@@ -187,7 +112,7 @@ TEST(KubeconfigLoad, ReadsServerCaDataTokenAndNamespaceOfCurrentContext) {
 }
 
 TEST(KubeconfigLoad, NamespaceDefaultsToDefaultAndUserIsOptional) {
-  TempDir dir;
+  TempDir dir{"frugal-kubeconfig"};
   auto path = dir.write("config",
                         "clusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:8080\n"
                         "contexts:\n- name: ctx\n  context:\n    cluster: c\n"
@@ -201,7 +126,7 @@ TEST(KubeconfigLoad, NamespaceDefaultsToDefaultAndUserIsOptional) {
 }
 
 TEST(KubeconfigLoad, ReadsTlsServerNameAndInsecureFlag) {
-  TempDir dir;
+  TempDir dir{"frugal-kubeconfig"};
   auto path = dir.write("config", one_context("server: https://api.example.com:443/\n"
                                               "tls-server-name: kubernetes.default\n"
                                               "insecure-skip-tls-verify: true",
@@ -215,10 +140,10 @@ TEST(KubeconfigLoad, ReadsTlsServerNameAndInsecureFlag) {
 }
 
 TEST(KubeconfigLoad, ServerWithoutSchemeGetsHttpsWhenTlsIsConfiguredElseHttp) {
-  TempDir dir;
-  auto tls = dir.write(
-      "tls",
-      one_context("server: 10.0.0.1:6443\ncertificate-authority-data: " + b64(ca().cert_pem), ""));
+  TempDir dir{"frugal-kubeconfig"};
+  auto tls = dir.write("tls", one_context("server: 10.0.0.1:6443\ncertificate-authority-data: " +
+                                              base64_encode(ca().cert_pem),
+                                          ""));
   auto plain = dir.write("plain", one_context("server: 10.0.0.1:8080", ""));
   ASSERT_TRUE(load_file(tls));
   EXPECT_EQ(load_file(tls)->server, "https://10.0.0.1:6443");
@@ -226,7 +151,7 @@ TEST(KubeconfigLoad, ServerWithoutSchemeGetsHttpsWhenTlsIsConfiguredElseHttp) {
 }
 
 TEST(KubeconfigLoad, ReadsBasicAuth) {
-  TempDir dir;
+  TempDir dir{"frugal-kubeconfig"};
   auto path = dir.write(
       "config", one_context("server: https://h:6443", "username: admin\npassword: \"s3cr:et\""));
   auto r = load_file(path);
@@ -236,10 +161,11 @@ TEST(KubeconfigLoad, ReadsBasicAuth) {
 }
 
 TEST(KubeconfigLoad, DecodesClientCertificateAndKeyData) {
-  TempDir dir;
-  auto path = dir.write("config", one_context("server: https://h:6443",
-                                              "client-certificate-data: " + b64(client().cert_pem) +
-                                                  "\nclient-key-data: " + b64(client().key_pem)));
+  TempDir dir{"frugal-kubeconfig"};
+  auto path = dir.write("config",
+                        one_context("server: https://h:6443",
+                                    "client-certificate-data: " + base64_encode(client().cert_pem) +
+                                        "\nclient-key-data: " + base64_encode(client().key_pem)));
   auto r = load_file(path);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->client_cert_pem, client().cert_pem);
@@ -248,8 +174,8 @@ TEST(KubeconfigLoad, DecodesClientCertificateAndKeyData) {
 }
 
 TEST(KubeconfigLoad, Base64DataMayBeWrappedOverSeveralLines) {
-  TempDir dir;
-  std::string encoded = b64(ca().cert_pem);
+  TempDir dir{"frugal-kubeconfig"};
+  std::string encoded = base64_encode(ca().cert_pem);
   std::string wrapped;
   for (size_t i = 0; i < encoded.size(); i += 64) wrapped += encoded.substr(i, 64) + "\n";
   auto path = dir.write("config", one_context("server: https://h:6443\n"
@@ -262,7 +188,7 @@ TEST(KubeconfigLoad, Base64DataMayBeWrappedOverSeveralLines) {
 }
 
 TEST(KubeconfigLoad, RelativeFilePathsResolveAgainstTheKubeconfigDirectory) {
-  TempDir dir;
+  TempDir dir{"frugal-kubeconfig"};
   dir.write("kube/pki/ca.crt", ca().cert_pem);
   dir.write("kube/pki/alice.crt", client().cert_pem);
   dir.write("kube/pki/alice.key", client().key_pem);
@@ -282,7 +208,7 @@ TEST(KubeconfigLoad, RelativeFilePathsResolveAgainstTheKubeconfigDirectory) {
 }
 
 TEST(KubeconfigLoad, AbsoluteFilePathsAreUsedAsIs) {
-  TempDir dir;
+  TempDir dir{"frugal-kubeconfig"};
   auto ca_path = dir.write("elsewhere/ca.crt", ca().cert_pem);
   auto path = dir.write(
       "kube/config", one_context("server: https://h:6443\ncertificate-authority: " + ca_path, ""));
@@ -292,7 +218,7 @@ TEST(KubeconfigLoad, AbsoluteFilePathsAreUsedAsIs) {
 }
 
 TEST(KubeconfigLoad, ReadsEveryExecPluginField) {
-  TempDir dir;
+  TempDir dir{"frugal-kubeconfig"};
   auto path = dir.write("config", one_context("server: https://h:6443",
                                               "exec:\n"
                                               "  apiVersion: client.authentication.k8s.io/v1\n"
@@ -319,7 +245,7 @@ TEST(KubeconfigLoad, ReadsEveryExecPluginField) {
 }
 
 TEST(KubeconfigLoad, ExecCommandWithASlashResolvesAgainstTheKubeconfigDirectory) {
-  TempDir dir;
+  TempDir dir{"frugal-kubeconfig"};
   auto path =
       dir.write("kube/config", one_context("server: https://h:6443",
                                            "exec:\n"
@@ -333,7 +259,7 @@ TEST(KubeconfigLoad, ExecCommandWithASlashResolvesAgainstTheKubeconfigDirectory)
 }
 
 TEST(KubeconfigLoad, ContextFlagOverridesCurrentContext) {
-  TempDir dir;
+  TempDir dir{"frugal-kubeconfig"};
   auto path =
       dir.write("config",
                 "clusters:\n"
@@ -353,7 +279,7 @@ TEST(KubeconfigLoad, ContextFlagOverridesCurrentContext) {
 }
 
 TEST(KubeconfigLoad, EmptyFileWithContextFlagReportsNoContexts) {
-  TempDir dir;
+  TempDir dir{"frugal-kubeconfig"};
   auto path = dir.write("config", "");
   EXPECT_EQ(load_error(path, "x"),
             "kubeconfig " + path + ": --context: context \"x\" not found; no contexts are defined");
@@ -368,7 +294,7 @@ class KubeconfigMerge : public ::testing::Test {
     env.vars["KUBECONFIG"] = list;
     return load_rest_config({.context = context}, env.env());
   }
-  TempDir dir;
+  TempDir dir{"frugal-kubeconfig"};
 };
 
 TEST_F(KubeconfigMerge, FirstFileToDefineANameWins) {
@@ -463,7 +389,7 @@ class LoadOrder : public ::testing::Test {
     return load_rest_config(options, env.env());
   }
 
-  TempDir dir;
+  TempDir dir{"frugal-kubeconfig"};
   fs::path home;
   fs::path sa;
   FakeEnv env;
@@ -575,7 +501,7 @@ class InClusterConfig : public ::testing::Test {
     dir.write("ca.crt", ca().cert_pem);
     dir.write("namespace", "ml-system");
   }
-  TempDir dir;
+  TempDir dir{"frugal-kubeconfig"};
   FakeEnv env;
 };
 
@@ -637,7 +563,7 @@ class KubeconfigErrors : public ::testing::Test {
   }
   std::string prefix() const { return "kubeconfig " + path + ": "; }
 
-  TempDir dir;
+  TempDir dir{"frugal-kubeconfig"};
   const std::string path = (dir.path() / "config").string();
 };
 
@@ -784,14 +710,15 @@ TEST_F(KubeconfigErrors, CertificateAuthorityFileWithoutACertificate) {
 
 TEST_F(KubeconfigErrors, CertificateAuthorityDataWithoutACertificate) {
   EXPECT_EQ(
-      error_for(one_context("server: https://h\ncertificate-authority-data: " + b64("hello"), "")),
+      error_for(one_context(
+          "server: https://h\ncertificate-authority-data: " + base64_encode("hello"), "")),
       prefix() + "clusters[0] \"c\": certificate-authority-data: contains no PEM certificate");
 }
 
 TEST_F(KubeconfigErrors, InsecureSkipTlsVerifyTogetherWithACa) {
   EXPECT_EQ(error_for(one_context("server: https://h\ninsecure-skip-tls-verify: true\n"
                                   "certificate-authority-data: " +
-                                      b64(ca().cert_pem),
+                                      base64_encode(ca().cert_pem),
                                   "")),
             prefix() +
                 "clusters[0] \"c\": insecure-skip-tls-verify: specifying a root certificates "
@@ -821,7 +748,7 @@ TEST_F(KubeconfigErrors, AuthProviderIsNotSupported) {
 
 TEST_F(KubeconfigErrors, ClientCertificateWithoutKey) {
   EXPECT_EQ(error_for(one_context("server: https://h",
-                                  "client-certificate-data: " + b64(client().cert_pem))),
+                                  "client-certificate-data: " + base64_encode(client().cert_pem))),
             prefix() +
                 "users[0] \"u\": client-key: missing; client-certificate-data is set and "
                 "needs its key");
@@ -838,8 +765,8 @@ TEST_F(KubeconfigErrors, ClientKeyWithoutCertificate) {
 TEST_F(KubeconfigErrors, ClientKeyThatDoesNotMatchTheCertificate) {
   EXPECT_EQ(
       error_for(one_context("server: https://h",
-                            "client-certificate-data: " + b64(client().cert_pem) +
-                                "\nclient-key-data: " + b64(other_client().key_pem))),
+                            "client-certificate-data: " + base64_encode(client().cert_pem) +
+                                "\nclient-key-data: " + base64_encode(other_client().key_pem))),
       prefix() + "users[0] \"u\": client-key-data: private key does not match the certificate");
 }
 
@@ -863,8 +790,8 @@ TEST_F(KubeconfigErrors, ClientCertificateDataAndFileTogether) {
   dir.write("alice.crt", client().cert_pem);
   EXPECT_EQ(error_for(one_context("server: https://h",
                                   "client-certificate: alice.crt\nclient-certificate-data: " +
-                                      b64(client().cert_pem) +
-                                      "\nclient-key-data: " + b64(client().key_pem))),
+                                      base64_encode(client().cert_pem) +
+                                      "\nclient-key-data: " + base64_encode(client().key_pem))),
             prefix() +
                 "users[0] \"u\": client-certificate-data: client-certificate is set too; "
                 "only one is allowed");

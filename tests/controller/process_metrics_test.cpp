@@ -3,19 +3,21 @@
 #include "controller/metrics/process_metrics.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "tests/support/temp_dir.h"
+
 namespace frugal::metrics {
 namespace {
+
+using frugal::testing::TempDir;
 
 // A /proc/<pid>/stat line; comm holds spaces and parentheses on purpose.
 constexpr std::string_view kStat =
@@ -37,27 +39,6 @@ constexpr std::string_view kProcStat =
     "btime 1700000000\n"
     "processes 26442\n";
 
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (std::filesystem::temp_directory_path() / "frugal-proc-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed");
-    }
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
 // Two descriptors, closed on scope exit.
 struct Pipe {
   Pipe() {
@@ -73,11 +54,6 @@ struct Pipe {
   Pipe& operator=(const Pipe&) = delete;
   int fds[2] = {-1, -1};
 };
-
-void write(const std::filesystem::path& path, std::string_view text) {
-  std::filesystem::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << text;
-}
 
 // The value of the unlabelled sample `name` in an exposition, or NaN.
 double sample(const std::string& text, const std::string& name) {
@@ -120,12 +96,12 @@ TEST(ProcBootTime, ReadsTheBtimeLine) {
 }
 
 TEST(ProcessCollector, WritesGoClientNamesAndValuesFromAFakeProcTree) {
-  TempDir proc;
-  write(proc.path() / "stat", kProcStat);
-  write(proc.path() / "4242" / "stat", kStat);
-  write(proc.path() / "4242" / "limits", kLimits);
+  TempDir proc{"frugal-proc"};
+  proc.write("stat", kProcStat);
+  proc.write("4242/stat", kStat);
+  proc.write("4242/limits", kLimits);
   for (const char* fd : {"0", "1", "2", "7"}) {
-    write(proc.path() / "4242" / "fd" / fd, "");
+    proc.write(std::filesystem::path("4242") / "fd" / fd, "");
   }
 
   Registry r;
@@ -161,8 +137,8 @@ TEST(ProcessCollector, WritesGoClientNamesAndValuesFromAFakeProcTree) {
 }
 
 TEST(ProcessCollector, UnreadableSourcesAreReportedAndTheirMetricsLeftOut) {
-  TempDir proc;
-  write(proc.path() / "4242" / "limits", kLimits);  // no stat, no fd/, no btime
+  TempDir proc{"frugal-proc"};
+  proc.write("4242/limits", kLimits);  // no stat, no fd/, no btime
   Registry r;
   add_process_collector(r, {.proc_root = proc.path(), .pid = "4242"});
   std::vector<Error> errors;

@@ -14,44 +14,19 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 
 #include "sim/base64.h"
 #include "sim/http_server.h"
 #include "sim/tls.h"
+#include "tests/support/temp_dir.h"
 
 namespace kubesim {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A fresh directory under TMPDIR, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kubeconfig-test-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using frugal::testing::read_file;
+using frugal::testing::TempDir;
 
 TEST(MakeKubeconfig, WritesSingleClusterUserAndCurrentContext) {
   std::string yaml = make_kubeconfig({.server = "https://127.0.0.1:6443",
@@ -119,7 +94,7 @@ TEST(MakeKubeconfig, QuotesValuesSoYamlSpecialCharactersSurvive) {
 }
 
 TEST(WriteKubeconfigFile, WritesContentWithOwnerOnlyMode) {
-  TempDir dir;
+  TempDir dir{"kubeconfig-test"};
   fs::path path = dir.path() / "config";
   ASSERT_TRUE(write_kubeconfig_file(path, "hello\n"));
   EXPECT_EQ(read_file(path), "hello\n");
@@ -129,7 +104,7 @@ TEST(WriteKubeconfigFile, WritesContentWithOwnerOnlyMode) {
 }
 
 TEST(WriteKubeconfigFile, ReplacesExistingFileAndLeavesNoTemporaryBehind) {
-  TempDir dir;
+  TempDir dir{"kubeconfig-test"};
   fs::path path = dir.path() / "config";
   { std::ofstream(path) << "old"; }
   fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
@@ -144,7 +119,7 @@ TEST(WriteKubeconfigFile, ReplacesExistingFileAndLeavesNoTemporaryBehind) {
 }
 
 TEST(WriteKubeconfigFile, ReportsMissingDirectoryAsError) {
-  TempDir dir;
+  TempDir dir{"kubeconfig-test"};
   auto result = write_kubeconfig_file(dir.path() / "no-such-dir" / "config", "x");
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error().code, 500);
@@ -228,7 +203,7 @@ CommandResult kubectl_version(const TempDir& dir, const std::string& kubeconfig)
 TEST(KubeconfigWithKubectl, KubectlVerifiesTlsSendsTokenAndPrintsServerVersion) {
   if (::access(kKubectl, X_OK) != 0) GTEST_SKIP() << kKubectl << " not installed";
   VersionServer server;
-  TempDir dir;
+  TempDir dir{"kubeconfig-test"};
   auto result = kubectl_version(
       dir, make_kubeconfig(
                {.server = server.url(), .ca_pem = server.tls().ca_cert_pem, .token = kToken}));
@@ -243,7 +218,7 @@ TEST(KubeconfigWithKubectl, KubectlVerifiesTlsSendsTokenAndPrintsServerVersion) 
 TEST(KubeconfigWithKubectl, KubectlFailsWithWrongToken) {
   if (::access(kKubectl, X_OK) != 0) GTEST_SKIP() << kKubectl << " not installed";
   VersionServer server;
-  TempDir dir;
+  TempDir dir{"kubeconfig-test"};
   auto result = kubectl_version(
       dir, make_kubeconfig(
                {.server = server.url(), .ca_pem = server.tls().ca_cert_pem, .token = "wrong"}));
@@ -257,7 +232,7 @@ TEST(KubeconfigWithKubectl, KubectlRejectsServerSignedByAnotherCa) {
   VersionServer server;
   auto other = generate_tls_material({}, {});
   ASSERT_TRUE(other);
-  TempDir dir;
+  TempDir dir{"kubeconfig-test"};
   auto result = kubectl_version(
       dir,
       make_kubeconfig({.server = server.url(), .ca_pem = other->ca_cert_pem, .token = kToken}));
