@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -123,6 +124,10 @@ class Client {
                        const std::string& content_type = "application/json");
 
   const RestConfig& config() const;
+
+  // New connections (TCP, and TLS when https) opened so far, summed from
+  // curl's CURLINFO_NUM_CONNECTS: shows that keep-alive works (tests, metrics).
+  uint64_t connections_opened() const;
 
  private:
   struct Impl;
