@@ -25,8 +25,8 @@ std::string join_key(std::initializer_list<std::string_view> parts) {
 
 // metav1.Time: RFC 3339 in UTC with whole seconds.
 std::string format_time(Clock::WallTime t) {
-  const std::time_t secs = std::chrono::system_clock::to_time_t(
-      std::chrono::floor<std::chrono::seconds>(t));
+  const std::time_t secs =
+      std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(t));
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[32];
@@ -91,21 +91,27 @@ std::string_view to_string(EventType type) {
 
 std::string_view to_string(Correlation c) {
   switch (c) {
-    case Correlation::Created: return "Created";
-    case Correlation::Patched: return "Patched";
-    case Correlation::Coalesced: return "Coalesced";
-    case Correlation::Deferred: return "Deferred";
-    case Correlation::DroppedSpam: return "DroppedSpam";
-    case Correlation::DroppedQueueFull: return "DroppedQueueFull";
-    case Correlation::DroppedStopped: return "DroppedStopped";
+    case Correlation::Created:
+      return "Created";
+    case Correlation::Patched:
+      return "Patched";
+    case Correlation::Coalesced:
+      return "Coalesced";
+    case Correlation::Deferred:
+      return "Deferred";
+    case Correlation::DroppedSpam:
+      return "DroppedSpam";
+    case Correlation::DroppedQueueFull:
+      return "DroppedQueueFull";
+    case Correlation::DroppedStopped:
+      return "DroppedStopped";
   }
   return "Unknown";
 }
 
 // ---- EventCorrelator ----
 
-EventCorrelator::EventCorrelator(const Clock& clock, EventSource source,
-                                 CorrelatorOptions options)
+EventCorrelator::EventCorrelator(const Clock& clock, EventSource source, CorrelatorOptions options)
     : clock_(clock),
       source_(std::move(source)),
       options_(options),
@@ -122,7 +128,8 @@ Correlation EventCorrelator::add(const EventInput& in) {
   // The source is the same for every event of this correlator, so the keys
   // leave it out; otherwise they are client-go's getSpamKey,
   // EventAggregatorByReasonFunc and getEventKey.
-  const std::string spam_key = join_key({obj.api_version, obj.kind, obj.ns, obj.name, obj.uid, type});
+  const std::string spam_key =
+      join_key({obj.api_version, obj.kind, obj.ns, obj.name, obj.uid, type});
   const std::string aggregate_key = spam_key + join_key({in.reason});
   std::string key = aggregate_key + join_key({obj.field_path, in.message});
   std::string message = in.message;

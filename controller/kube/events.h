@@ -57,11 +57,11 @@ namespace frugal::kube {
 using json = nlohmann::json;
 
 // client-go tools/record/events_cache.go defaults.
-inline constexpr std::size_t kEventCacheEntries = 4096;              // maxLruCacheEntries
-inline constexpr std::size_t kAggregateMaxEvents = 10;               // defaultAggregateMaxEvents
-inline constexpr std::chrono::seconds kAggregateInterval{600};       // defaultAggregateIntervalInSeconds
-inline constexpr double kSpamBurst = 25;                             // defaultSpamBurst
-inline constexpr std::chrono::seconds kSpamRefillInterval{300};      // defaultSpamQPS = 1/300
+inline constexpr std::size_t kEventCacheEntries = 4096;         // maxLruCacheEntries
+inline constexpr std::size_t kAggregateMaxEvents = 10;          // defaultAggregateMaxEvents
+inline constexpr std::chrono::seconds kAggregateInterval{600};  // defaultAggregateIntervalInSeconds
+inline constexpr double kSpamBurst = 25;                        // defaultSpamBurst
+inline constexpr std::chrono::seconds kSpamRefillInterval{300};  // defaultSpamQPS = 1/300
 inline constexpr std::string_view kCombinedMessagePrefix = "(combined from similar events): ";
 // client-go tools/record/event.go: maxQueuedEvents (the broadcaster's queue).
 inline constexpr std::size_t kEventQueueCapacity = 1000;
@@ -149,7 +149,7 @@ struct EventStats {
   uint64_t deferred = 0;
   uint64_t dropped_spam = 0;
   uint64_t dropped_queue_full = 0;
-  uint64_t retried = 0;       // writes queued again after a retryable failure
+  uint64_t retried = 0;         // writes queued again after a retryable failure
   uint64_t write_failures = 0;  // writes given up on (EventRecorder only)
   uint64_t writes = 0;          // successful API calls (EventRecorder only)
 };

@@ -151,7 +151,7 @@ void LeaderElector::start() {
     running_ = true;
   }
   if (thread_.joinable()) thread_.join();  // a loop that ended on its own
-  thread_ = std::jthread([this](std::stop_token stop) { run_loop(stop); });
+  thread_ = std::jthread([this](const std::stop_token& stop) { run_loop(stop); });
 }
 
 void LeaderElector::stop() {
@@ -160,7 +160,7 @@ void LeaderElector::stop() {
   thread_.join();
 }
 
-void LeaderElector::run(std::stop_token stop) {
+void LeaderElector::run(const std::stop_token& stop) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (running_) return;
@@ -227,7 +227,8 @@ void LeaderElector::run_loop(const std::stop_token& stop) {
     std::lock_guard<std::mutex> lock(mu_);
     leading_ = true;
   }
-  log::info("Successfully acquired lease", {{"lease", lease_name_}, {"identity", config_.identity}});
+  log::info("Successfully acquired lease",
+            {{"lease", lease_name_}, {"identity", config_.identity}});
   if (config_.callbacks.on_started_leading) config_.callbacks.on_started_leading();
   renew(stop);  // returns with leading_ false
   if (config_.callbacks.on_stopped_leading) config_.callbacks.on_stopped_leading();
@@ -269,7 +270,8 @@ void LeaderElector::renew(const std::stop_token& stop) {
         break;
       }
       if (clock_.now() >= deadline) break;
-      const Clock::SteadyTime next = std::min(clock_.deadline_after(config_.retry_period), deadline);
+      const Clock::SteadyTime next =
+          std::min(clock_.deadline_after(config_.retry_period), deadline);
       if (!sleep_until(next, stop) || clock_.now() >= deadline) break;
     }
     if (stop.stop_requested()) return stop_leading("shutting down");
@@ -283,9 +285,8 @@ void LeaderElector::renew(const std::stop_token& stop) {
 void LeaderElector::release() {
   // client-go bounds release by RenewDeadline as well. Not stoppable: this is
   // the last thing a stopping loop does.
-  const std::optional<bool> ok =
-      call([this] { return release_lease(); }, clock_.deadline_after(config_.renew_deadline),
-           nullptr);
+  const std::optional<bool> ok = call([this] { return release_lease(); },
+                                      clock_.deadline_after(config_.renew_deadline), nullptr);
   if (!ok) log::error("Failed to release lease", {{"lease", lease_name_}, {"err", "timed out"}});
 }
 
@@ -472,8 +473,7 @@ bool LeaderElector::release_lease() {
                {{"lease", lease_name_}, {"err", got.error().to_string()}});
     return false;
   }
-  const LeaderElectionRecord current =
-      record_from_lease_spec(got->value("spec", json::object()));
+  const LeaderElectionRecord current = record_from_lease_spec(got->value("spec", json::object()));
   if (current.holder_identity != config_.identity) {
     std::lock_guard<std::mutex> lock(mu_);
     if (!(current == observed_)) set_observed_locked(current);

@@ -152,13 +152,14 @@ class LeaderElector {
   // a replica that lost its lease should restart (controller-runtime exits)
   // rather than trust state it built while leading. Returns at once if the
   // loop is already running.
-  void run(std::stop_token stop);
+  void run(const std::stop_token& stop);
   // run() on a thread of the elector's own. Idempotent while it runs.
   void start();
   // Requests the loop to stop and joins it (releasing the Lease if leading).
   void stop();
 
-  // True between on_started_leading and on_stopped_leading. Thread-safe.
+  // True from just before on_started_leading until just before
+  // on_stopped_leading (the moment renewal failed or stop began). Thread-safe.
   bool is_leader() const;
   // The holder last observed ("" for none yet or released), as GetLeader.
   std::string leader() const;

@@ -284,7 +284,8 @@ class LeaderElectionTest : public ::testing::Test {
         if (!r->waiting_for_time(clock_)) return false;
       }
       return true;
-    })) << "an elector did not settle at t=" << seconds_since_start() << "s";
+    })) << "an elector did not settle at t="
+        << seconds_since_start() << "s";
   }
 
   // Moves time forward by `d` in steps, settling before and after each and
@@ -386,8 +387,8 @@ TEST_F(LeaderElectionTest, SingleCandidateCreatesAbsentLeaseAndRenewsEveryRetryP
   EXPECT_EQ(r.leader_transitions, 0);
   EXPECT_EQ(r.acquire_time, "2024-01-01T00:00:00.000000Z");
   EXPECT_EQ(r.renew_time, "2024-01-01T00:00:00.000000Z");
-  EXPECT_TRUE(std::regex_match(r.renew_time,
-                               std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)")));
+  EXPECT_TRUE(
+      std::regex_match(r.renew_time, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)")));
 
   advance(seconds(2));
   r = server_.record();
@@ -641,7 +642,7 @@ TEST_F(LeaderElectionTest, AcquireRetriesAreJitteredWithinClientGoBounds) {
   LeaderElector a(store, c);
   a.start();
   // Waits between polls are in [2 s, 4.4 s): the ghost, observed at 0, is
-  // taken on the first poll after 15 s, no later than 15 + 4.4 s.
+  // taken on the first poll at or after 15 s, no later than 15 + 4.4 s.
   std::optional<Clock::Duration> took;
   for (Clock::Duration t{}; t < seconds(30) && !took; t += kStep) {
     ASSERT_TRUE(eventually([&] {
@@ -652,7 +653,7 @@ TEST_F(LeaderElectionTest, AcquireRetriesAreJitteredWithinClientGoBounds) {
     clock_.advance(kStep);
   }
   ASSERT_TRUE(took);
-  EXPECT_GT(*took, seconds(15));
+  EXPECT_GE(*took, seconds(15));
   EXPECT_LT(*took, seconds(15) + milliseconds(4500));
   a.stop();
 }
