@@ -566,7 +566,9 @@ Result<Reply> ApiServer::do_list(const Request& req, const Target& t) {
     }
     return !fields || fields->matches(obj);
   };
-  auto page = store_.list(t.info.group_resource(), ns, filter, at_rv, after, limit);
+  auto page = store_.list(t.info.group_resource(), ns,
+                          labels || fields ? Store::Filter(filter) : Store::Filter(), at_rv,
+                          after, limit);
   if (!page) {
     ApiError err = page.error();
     return Unexpected(err);
@@ -574,7 +576,7 @@ Result<Reply> ApiServer::do_list(const Request& req, const Target& t) {
   json meta = {{"resourceVersion", std::to_string(page->rv)}};
   if (!page->next_key.empty()) {
     meta["continue"] = encode_continue(page->rv, page->next_key);
-    meta["remainingItemCount"] = page->remaining;
+    if (page->remaining) meta["remainingItemCount"] = *page->remaining;
   }
   if (req.accept.find(kTableAccept) != std::string::npos) {
     std::vector<json> objs;
@@ -589,7 +591,9 @@ Result<Reply> ApiServer::do_list(const Request& req, const Target& t) {
   // Built by hand: one string for 10k objects beats building a json array copy.
   std::string body;
   const bool partial = req.accept.find(kPartialAccept) != std::string::npos;
-  body.reserve(page->items.size() * 512 + 256);
+  // Size the body from the first item, so a 10k-item list grows once at most.
+  const size_t per_item = page->items.empty() ? 0 : page->items.front()->dump().size() + 16;
+  body.reserve(page->items.size() * per_item + 256);
   body += "{\"kind\":\"";
   body += partial ? "PartialObjectMetadataList" : t.info.list_kind;
   body += "\",\"apiVersion\":\"";
@@ -614,7 +618,7 @@ Result<Reply> ApiServer::do_list(const Request& req, const Target& t) {
   Response r;
   r.body = std::move(body);
   if (partial) r.content_type = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io";
-  return Reply{r};
+  return Reply{std::move(r)};
 }
 
 Result<Reply> ApiServer::do_watch(const Request& req, const Target& t) {

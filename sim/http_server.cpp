@@ -36,6 +36,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 // A response stalls only when the client stops reading; give it this long per write.
+constexpr size_t kInitialReadBufferBytes = 16 * 1024;
 constexpr std::chrono::seconds kWriteTimeout{60};
 // After the last response on a connection: how long the client gets to read it
 // and close before the socket is closed under it.
@@ -219,7 +220,11 @@ class HttpSession : public Stoppable {
   enum class Phase { kReading, kWriting, kWatching, kClosing };
 
   HttpSession(const net::any_io_executor& ex, std::shared_ptr<ServerShared> shared)
-      : shared_(std::move(shared)), watch_timer_(ex), close_timer_(ex) {}
+      : shared_(std::move(shared)), watch_timer_(ex), close_timer_(ex) {
+    // Beast's flat_buffer starts empty and reads 512 bytes at a time; a
+    // request body of a few KiB should come in one read.
+    buffer_.reserve(kInitialReadBufferBytes);
+  }
 
   ~HttpSession() override {
     // Only io threads and the io_context hold sessions, so no watch callback

@@ -97,7 +97,10 @@ Result<void> write_kubeconfig_file(const std::filesystem::path& path, std::strin
   if (dir.empty()) dir = ".";
   // mkstemp creates the file 0600 and unique in the target directory, so the
   // rename below stays within one filesystem and is atomic.
-  std::string tmp = (dir / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
+  std::string tmp_name = ".";
+  tmp_name += path.filename().string();
+  tmp_name += ".tmp-XXXXXX";  // appended piecewise: GCC 12 -O3 misreports -Wrestrict on a + chain
+  std::string tmp = (dir / tmp_name).string();
   UniqueFd fd(::mkstemp(tmp.data()));
   if (fd.get() < 0) return Unexpected(io_error("creating temporary file in", dir, errno));
   TempFileGuard guard(tmp);

@@ -115,17 +115,18 @@ Result<Store::ListPage> Store::list(const std::string& gr, const std::string& ns
   auto ovl = after_key.empty() ? overlay.lower_bound(ns.empty() ? "" : ns + "/")
                                : overlay.upper_bound(after_key);
   std::string last_key;
+  bool full = false;  // the page is complete and at least one more item matches
   auto emit = [&](const std::string& key, const ObjectPtr& obj) {
     if (!obj || !in_scope(key, ns)) return;
     if (filter && !filter(*obj)) return;
     if (limit != 0 && page.items.size() >= limit) {
-      ++page.remaining;
+      full = true;
       return;
     }
     page.items.push_back(obj);
     last_key = key;
   };
-  while (cur != current.end() || ovl != overlay.end()) {
+  while (!full && (cur != current.end() || ovl != overlay.end())) {
     bool take_overlay =
         ovl != overlay.end() && (cur == current.end() || ovl->first <= cur->first);
     if (take_overlay) {
@@ -141,7 +142,16 @@ Result<Store::ListPage> Store::list(const std::string& gr, const std::string& ns
       break;
     }
   }
-  if (page.remaining > 0) page.next_key = last_key;
+  if (full) {
+    page.next_key = last_key;
+    // Counting what is left is a cheap walk only without a filter or a
+    // snapshot overlay; otherwise it is left unknown (no remainingItemCount).
+    if (!filter && overlay.empty()) {
+      size_t n = 1;  // the item that made the page full
+      for (; cur != current.end() && in_scope(cur->first, ns); ++cur) ++n;
+      page.remaining = n;
+    }
+  }
   return page;
 }
 

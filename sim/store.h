@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -107,7 +108,9 @@ class Store {
     std::vector<ObjectPtr> items;
     uint64_t rv = 0;          // the snapshot the page was read at
     std::string next_key;     // non-empty when more items follow
-    size_t remaining = 0;     // items after this page (approximate in k8s; exact here)
+    // Items after this page: known only for unfiltered lists, as the real
+    // server omits remainingItemCount when a selector is used.
+    std::optional<size_t> remaining;
   };
   using Filter = std::function<bool(const json&)>;
   // Lists objects of `gr` in `ns` (empty: all) whose key is after `after_key`,
