@@ -4,6 +4,8 @@
 // are kept byte-for-byte because clients and tests compare them.
 #include "sim/selector.h"
 
+#include "sim/go_format.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
@@ -175,51 +177,6 @@ std::vector<std::string> label_value_errors(std::string_view value) {
 
 // ---- field.Error rendering (pkg/util/validation/field) --------------------
 
-// Go's %q for the ASCII range; bytes >= 0x80 are passed through, which is
-// what %q does for valid printable UTF-8.
-std::string go_quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\a':
-        out += "\\a";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\v':
-        out += "\\v";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[5];
-          std::snprintf(buf, sizeof buf, "\\x%02x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
 
 // A []string bad value is rendered with json.Marshal; the requirement's
 // values are a nil slice when empty, hence "null".
