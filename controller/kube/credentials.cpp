@@ -141,8 +141,16 @@ std::optional<TimePoint> parse_rfc3339(std::string_view s) {
                                   std::chrono::month(static_cast<unsigned>(mo)),
                                   std::chrono::day(static_cast<unsigned>(d))};
   if (!ymd.ok() || h > 23 || mi > 59 || sec > 59) return std::nullopt;
-  auto tp = std::chrono::sys_days(ymd) + std::chrono::hours(h) + std::chrono::minutes(mi) +
-            std::chrono::seconds(sec) + frac - offset;
+  // system_clock counts nanoseconds in 64 bits, which ends in 2262: a later
+  // time (plugins do print far-future expiries) saturates instead of wrapping
+  // into the past, which would make every credential look expired.
+  const auto whole = std::chrono::sys_days(ymd) + std::chrono::hours(h) +
+                     std::chrono::minutes(mi) + std::chrono::seconds(sec) - offset;
+  constexpr auto kLimit =
+      std::chrono::duration_cast<std::chrono::seconds>(TimePoint::duration::max()) -
+      std::chrono::hours(24);
+  if (whole.time_since_epoch() > kLimit) return TimePoint::max();
+  auto tp = whole + frac;
   return std::chrono::time_point_cast<TimePoint::duration>(tp);
 }
 
