@@ -70,6 +70,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_report.h"
 #include "controller/kube/cache_store.h"
 #include "controller/kube/client.h"
 #include "controller/kube/controller_loop.h"
@@ -86,6 +87,7 @@ namespace {
 namespace kube = frugal::kube;
 using json = nlohmann::json;
 using Steady = std::chrono::steady_clock;
+using namespace frugal::bench;
 
 // ------------------------------------------------------------------ settings
 
@@ -193,67 +195,11 @@ std::optional<Options> parse_args(int argc, char** argv) {
 
 // ------------------------------------------------------------------ formatting
 
-std::string fmt(const char* f, double v) {
-  std::string out(static_cast<size_t>(std::snprintf(nullptr, 0, f, v)), '\0');
-  std::snprintf(out.data(), out.size() + 1, f, v);
-  return out;
-}
-// 1234567 -> "1,234,567". Built forwards: GCC 12 reports a false -Wrestrict
-// on std::string::insert here.
-std::string count(size_t n) {
-  const std::string digits = std::to_string(n);
-  std::string s;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) s += ',';
-    s += digits[i];
-  }
-  return s;
-}
-std::string per_s(double v) { return count(static_cast<size_t>(v + 0.5)) + " /s"; }
 std::string bytes(double b) { return count(static_cast<size_t>(b + 0.5)) + " B"; }
 std::string met(bool ok) { return ok ? "**met**" : "**missed**"; }
 
-class Table {
- public:
-  void row(std::string what, std::string value, std::string note = {}) {
-    rows_.push_back({std::move(what), std::move(value), std::move(note)});
-  }
-  void print(std::ostream& os) const {
-    os << "| Measure | Value | Ratio / note |\n|---|---:|---|\n";
-    for (const auto& r : rows_) os << "| " << r[0] << " | " << r[1] << " | " << r[2] << " |\n";
-  }
-
- private:
-  std::vector<std::array<std::string, 3>> rows_;
-};
-
-// Progress on stderr, so a long run can be followed; stdout is the report.
-void progress(const std::string& what) {
-  static const auto start = Steady::now();
-  char stamp[32];
-  std::snprintf(stamp, sizeof stamp, "[%7.1fs] ",
-                std::chrono::duration<double>(Steady::now() - start).count());
-  std::cerr << stamp << what << std::endl;
-}
 
 // ------------------------------------------------------------------ process metrics
-
-std::string read_first_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
-
-// VmRSS from /proc/self/status, in bytes.
-size_t rss_bytes() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
-  }
-  return 0;
-}
 
 // Bytes malloc has handed out and not had back (mallinfo2: uordblks + hblkhd).
 size_t heap_in_use() {
@@ -265,15 +211,6 @@ double thread_cpu_seconds() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-double process_cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  auto secs = [](const timeval& tv) {
-    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
-  };
-  return secs(u.ru_utime) + secs(u.ru_stime);
 }
 
 // utime + stime of another process, from /proc/PID/stat.
@@ -292,17 +229,11 @@ double other_process_cpu_seconds(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-double seconds(Steady::duration d) { return std::chrono::duration<double>(d).count(); }
 // steady_clock is CLOCK_MONOTONIC, the same clock in every process on the machine,
 // so the server child's timestamps can be compared with ours.
 int64_t steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Steady::now().time_since_epoch())
       .count();
-}
-
-std::string load_average() {
-  const std::string load = read_first_line("/proc/loadavg");
-  return load.substr(0, load.find(' '));
 }
 
 // ------------------------------------------------------------------ the objects
@@ -1273,10 +1204,7 @@ Repeated repeat(size_t times, const std::function<ReconcileFigures()>& run) {
 // ------------------------------------------------------------------ the run
 
 int orchestrate(const Options& o) {
-  utsname u{};
-  uname(&u);
-  const std::string machine =
-      std::to_string(std::thread::hardware_concurrency()) + " CPUs (nproc), Linux " + u.release;
+  const std::string machine = machine_line();
   const std::string load_start = load_average();
   std::vector<std::string> failures;
 

@@ -45,6 +45,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_report.h"
 #include "sim/apiserver.h"
 #include "sim/http_server.h"
 
@@ -56,6 +57,7 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using kubesim::json;
+using namespace frugal::bench;
 
 // ------------------------------------------------------------------ settings
 
@@ -177,23 +179,6 @@ std::optional<Options> parse_args(int argc, char** argv) {
 
 // ------------------------------------------------------------------ process metrics
 
-// VmRSS from /proc/self/status, in bytes.
-size_t rss_bytes() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
-  }
-  return 0;
-}
-
-std::string read_first_line(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
-
 // CPU seconds used so far by the server's threads (named kServerThreadName),
 // from each thread's schedstat (nanoseconds on CPU).
 double server_cpu_seconds() {
@@ -207,14 +192,6 @@ double server_cpu_seconds() {
     total += static_cast<double>(ns) / 1e9;
   }
   return total;
-}
-
-// CPU seconds used by the whole process, threads that have exited included.
-double process_cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  auto secs = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; };
-  return secs(u.ru_utime) + secs(u.ru_stime);
 }
 
 // Wall time and the CPU split of one phase.
@@ -239,19 +216,6 @@ class PhaseClock {
   double process_;
 };
 
-double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  auto i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
 
 // ------------------------------------------------------------------ failures
 
@@ -281,14 +245,6 @@ class Failures {
 
 Failures g_failures;
 
-// Progress on stderr, so that a long run can be followed; stdout is the report.
-void progress(const std::string& what) {
-  static const auto start = Clock::now();
-  char stamp[32];
-  std::snprintf(stamp, sizeof stamp, "[%7.1fs] ",
-                std::chrono::duration<double>(Clock::now() - start).count());
-  std::cerr << stamp << what << std::endl;
-}
 
 // ------------------------------------------------------------------ JSON scraping
 
@@ -726,33 +682,8 @@ Delivery check_delivery(const WatchFleet& fleet, std::vector<Write> writes,
 
 // ------------------------------------------------------------------ report
 
-class Table {
- public:
-  void row(std::string what, std::string value, std::string note = {}) {
-    rows_.push_back({std::move(what), std::move(value), std::move(note)});
-  }
-  void print(std::ostream& os) const {
-    os << "| Measure | Value | Ratio / note |\n|---|---:|---|\n";
-    for (const auto& r : rows_) os << "| " << r[0] << " | " << r[1] << " | " << r[2] << " |\n";
-  }
-
- private:
-  std::vector<std::array<std::string, 3>> rows_;
-};
-
-std::string fmt(const char* f, double v) {
-  std::string out(static_cast<size_t>(std::snprintf(nullptr, 0, f, v)), '\0');
-  std::snprintf(out.data(), out.size() + 1, f, v);
-  return out;
-}
-std::string count(size_t n) {
-  std::string s = std::to_string(n);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
-  return s;
-}
 std::string mib(double bytes) { return fmt("%.1f MiB", bytes / (1024.0 * 1024.0)); }
 std::string ms(double s) { return fmt("%.1f ms", s * 1e3); }
-std::string per_s(double v) { return count(static_cast<size_t>(v + 0.5)) + " /s"; }
 // The CPU split of a phase, and the share of the machine the process got:
 // well under 100% means other work on the machine slowed the wall times.
 std::string cpu_note(const PhaseClock::Reading& r) {
@@ -760,17 +691,6 @@ std::string cpu_note(const PhaseClock::Reading& r) {
                        std::max(1u, std::thread::hardware_concurrency());
   return fmt("CPU: server %.2f s", r.server_cpu) + fmt(", client %.2f s", r.client_cpu) +
          fmt(" in %.2f s wall", r.wall) + fmt(" (%.0f%% of all CPUs)", share * 100);
-}
-
-std::string load_average() {
-  std::string load = read_first_line("/proc/loadavg");
-  return load.substr(0, load.find(' '));
-}
-
-std::string machine_line() {
-  utsname u{};
-  uname(&u);
-  return std::to_string(std::thread::hardware_concurrency()) + " CPUs (nproc), Linux " + u.release;
 }
 
 // ------------------------------------------------------------------ the run
