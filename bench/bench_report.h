@@ -74,7 +74,8 @@ inline double percentile(std::vector<double> v, double p) {
 inline void progress(const std::string& what) {
   static const auto start = std::chrono::steady_clock::now();
   char stamp[32];
-  std::snprintf(stamp, sizeof stamp, "[%7.1fs] ", seconds(std::chrono::steady_clock::now() - start));
+  std::snprintf(stamp, sizeof stamp, "[%7.1fs] ",
+                seconds(std::chrono::steady_clock::now() - start));
   std::cerr << stamp << what << std::endl;
 }
 

@@ -188,12 +188,8 @@ class Parser {
     }
   }
 
-  void parse_bracket(Path& path, std::string& error) {
-    if (s_.substr(pos_, 3) == "[?(") {
-      parse_filter(path, error);
-      return;
-    }
-    size_t start = ++pos_;
+  // Advances pos_ to the next `terminator` outside quoted strings (or the end).
+  void skip_to(char terminator) {
     char quote = 0;
     while (pos_ < s_.size()) {
       char c = s_[pos_];
@@ -205,11 +201,20 @@ class Parser {
         }
       } else if (c == '\'' || c == '"') {
         quote = c;
-      } else if (c == ']') {
+      } else if (c == terminator) {
         break;
       }
       ++pos_;
     }
+  }
+
+  void parse_bracket(Path& path, std::string& error) {
+    if (s_.substr(pos_, 3) == "[?(") {
+      parse_filter(path, error);
+      return;
+    }
+    size_t start = ++pos_;
+    skip_to(']');
     if (pos_ >= s_.size()) {
       error = "unterminated array";
       return;
@@ -273,22 +278,7 @@ class Parser {
   void parse_filter(Path& path, std::string& error) {
     pos_ += 3;  // "[?("
     size_t start = pos_;
-    char quote = 0;
-    while (pos_ < s_.size()) {
-      char c = s_[pos_];
-      if (quote) {
-        if (c == '\\') {
-          ++pos_;
-        } else if (c == quote) {
-          quote = 0;
-        }
-      } else if (c == '\'' || c == '"') {
-        quote = c;
-      } else if (c == ')') {
-        break;
-      }
-      ++pos_;
-    }
+    skip_to(')');
     if (pos_ + 1 >= s_.size() || s_[pos_ + 1] != ']') {
       error = "unterminated filter";
       return;
@@ -299,7 +289,7 @@ class Parser {
     // The operator is the first run of !<>= outside quotes, as client-go's
     // `^([^!<>=]+)([!<>=]+)(.+?)$` finds it.
     size_t op_at = std::string_view::npos;
-    quote = 0;
+    char quote = 0;
     for (size_t i = 0; i < expr.size(); ++i) {
       char c = expr[i];
       if (quote) {
