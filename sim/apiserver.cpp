@@ -96,6 +96,11 @@ std::pair<std::string, std::string> warning_header(const std::string& text) {
   return {"Warning", "299 - \"" + quoted + "\""};
 }
 
+// The real server's answer to a verb a path does not support.
+ApiError not_allowed() {
+  return method_not_allowed("the server does not allow this method on the requested resource");
+}
+
 bool truthy(const std::string& v) { return v == "true" || v == "1"; }
 
 const json& meta_of(const json& obj) {
@@ -162,8 +167,9 @@ Result<ContinueToken> decode_continue(const std::string& token) {
   auto j = json::parse(*raw, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("rv") || !j.contains("start") ||
       j.value("v", "") != "meta.k8s.io/v1") {
-    return Unexpected(bad_request("continue key is not valid: incorrect encoded start "
-                                  "resourceVersion (version meta.k8s.io/v1)"));
+    return Unexpected(
+        bad_request("continue key is not valid: incorrect encoded start "
+                    "resourceVersion (version meta.k8s.io/v1)"));
   }
   return ContinueToken{j["rv"].get<uint64_t>(), j["start"].get<std::string>()};
 }
@@ -245,8 +251,8 @@ json ApiServer::present(const ResourceInfo& info, const json& obj) const {
 Response ApiServer::object_response(int status, const Request& req, const ResourceInfo& info,
                                     const json& obj) const {
   if (req.accept.find(kTableAccept) != std::string::npos) {
-    json table = to_table(info, {present(info, obj)}, req.param("includeObject", "Metadata"),
-                          opts_.now());
+    json table =
+        to_table(info, {present(info, obj)}, req.param("includeObject", "Metadata"), opts_.now());
     Response r = json_response(status, table);
     r.content_type = "application/json;as=Table;v=v1;g=meta.k8s.io";
     return r;
@@ -261,11 +267,25 @@ Response ApiServer::object_response(int status, const Request& req, const Resour
   return json_response(status, present(info, obj));
 }
 
+namespace {
+// /healthz, /livez, /readyz and their per-check sub-paths: answered without auth.
+bool is_health_path(const std::string& path) {
+  for (const char* base : {"/healthz", "/livez", "/readyz"}) {
+    const std::string b = base;
+    if (path == b || path.rfind(b + "/", 0) == 0) return true;
+  }
+  return false;
+}
+}  // namespace
+
 Reply ApiServer::handle(const Request& req) {
-  const bool health = req.path == "/healthz" || req.path == "/livez" || req.path == "/readyz" ||
-                      req.path.rfind("/healthz/", 0) == 0 || req.path.rfind("/readyz/", 0) == 0 ||
-                      req.path.rfind("/livez/", 0) == 0;
-  if (!opts_.token.empty() && !health && req.authorization != "Bearer " + opts_.token) {
+  if (is_health_path(req.path)) {
+    Response r;
+    r.content_type = "text/plain; charset=utf-8";
+    r.body = "ok";
+    return r;
+  }
+  if (!opts_.token.empty() && req.authorization != "Bearer " + opts_.token) {
     return error_response(unauthorized());
   }
   try {
@@ -278,14 +298,6 @@ Reply ApiServer::handle(const Request& req) {
 
 Reply ApiServer::route(const Request& req) {
   const std::string& path = req.path;
-  if (path == "/healthz" || path == "/livez" || path == "/readyz" ||
-      path.rfind("/healthz/", 0) == 0 || path.rfind("/readyz/", 0) == 0 ||
-      path.rfind("/livez/", 0) == 0) {
-    Response r;
-    r.content_type = "text/plain; charset=utf-8";
-    r.body = "ok";
-    return r;
-  }
   if (path == "/version" || path == "/version/") {
     Response r;
     r.body = kVersionJson;
@@ -321,16 +333,15 @@ Reply ApiServer::route(const Request& req) {
     });
     if (!served) return error_response(not_found_path());
     Response r;
-    r.body = openapi_document(group + "/" + version, [&] {
-      return openapi_v3_group_version(group, version, all);
-    });
+    r.body = openapi_document(group + "/" + version,
+                              [&] { return openapi_v3_group_version(group, version, all); });
     return r;
   }
 
   auto parts = split_path(path);
   if (parts.empty()) {
-    json paths = json::array({"/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v3",
-                              "/readyz", "/version"});
+    json paths = json::array(
+        {"/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v3", "/readyz", "/version"});
     return json_response(200, json{{"paths", paths}});
   }
   if (parts[0] != "api" && parts[0] != "apis") return error_response(not_found_path());
@@ -432,25 +443,18 @@ Reply ApiServer::handle_resource(const Request& req, Target& t) {
   Result<Reply> result = Unexpected(not_found_path());
   const std::string& sub = t.subresource;
   if (!sub.empty()) {
-    const bool known = (sub == "status" && t.info.has_status) ||
-                       (sub == "scale" && t.info.scale) ||
-                       (sub == "binding" && t.info.has_binding) ||
-                       (sub == "eviction" && t.info.has_eviction) ||
-                       (sub == "finalize" && t.info.resource == "namespaces" && t.info.group.empty());
+    const bool known =
+        (sub == "status" && t.info.has_status) || (sub == "scale" && t.info.scale) ||
+        (sub == "binding" && t.info.has_binding) || (sub == "eviction" && t.info.has_eviction) ||
+        (sub == "finalize" && t.info.resource == "namespaces" && t.info.group.empty());
     if (!known) return error_response(not_found_path());
   }
   if (sub == "scale") {
     result = do_scale(req, t);
   } else if (sub == "binding") {
-    result = req.method == "POST" ? do_binding(req, t)
-                                  : Result<Reply>(Unexpected(method_not_allowed(
-                                        "the server does not allow this method on the requested "
-                                        "resource")));
+    result = req.method == "POST" ? do_binding(req, t) : Result<Reply>(Unexpected(not_allowed()));
   } else if (sub == "eviction") {
-    result = req.method == "POST" ? do_eviction(req, t)
-                                  : Result<Reply>(Unexpected(method_not_allowed(
-                                        "the server does not allow this method on the requested "
-                                        "resource")));
+    result = req.method == "POST" ? do_eviction(req, t) : Result<Reply>(Unexpected(not_allowed()));
   } else if (req.method == "GET") {
     if (t.watch) {
       if (!t.name.empty()) {
@@ -472,26 +476,18 @@ Reply ApiServer::handle_resource(const Request& req, Target& t) {
     }
   } else if (req.method == "POST") {
     if (!t.name.empty() && sub.empty()) {
-      result = Unexpected(method_not_allowed("the server does not allow this method on the "
-                                             "requested resource"));
+      result = Unexpected(not_allowed());
     } else {
       result = do_create(req, t);
     }
   } else if (req.method == "PUT") {
-    result = t.name.empty() ? Result<Reply>(Unexpected(method_not_allowed(
-                                  "the server does not allow this method on the requested "
-                                  "resource")))
-                            : do_update(req, t);
+    result = t.name.empty() ? Result<Reply>(Unexpected(not_allowed())) : do_update(req, t);
   } else if (req.method == "PATCH") {
-    result = t.name.empty() ? Result<Reply>(Unexpected(method_not_allowed(
-                                  "the server does not allow this method on the requested "
-                                  "resource")))
-                            : do_patch(req, t);
+    result = t.name.empty() ? Result<Reply>(Unexpected(not_allowed())) : do_patch(req, t);
   } else if (req.method == "DELETE") {
     result = t.name.empty() ? do_delete_collection(req, t) : do_delete(req, t);
   } else {
-    result = Unexpected(method_not_allowed("the server does not allow this method on the "
-                                           "requested resource"));
+    result = Unexpected(not_allowed());
   }
   if (!result) return error_response(result.error());
   if (fault.drop_watch_after.count() > 0) {
@@ -546,8 +542,9 @@ Result<Reply> ApiServer::do_list(const Request& req, const Target& t) {
     auto rv = parse_rv(req.param("resourceVersion"));
     if (!rv) return Unexpected(rv.error());
     if (*rv == 0) {
-      return Unexpected(bad_request("resourceVersionMatch: Forbidden: resourceVersionMatch \"Exact\" "
-                                    "is forbidden for resourceVersion \"0\""));
+      return Unexpected(
+          bad_request("resourceVersionMatch: Forbidden: resourceVersionMatch \"Exact\" "
+                      "is forbidden for resourceVersion \"0\""));
     }
     at_rv = *rv;
     if (at_rv < store_.compacted_rv()) {
@@ -566,9 +563,9 @@ Result<Reply> ApiServer::do_list(const Request& req, const Target& t) {
     }
     return !fields || fields->matches(obj);
   };
-  auto page = store_.list(t.info.group_resource(), ns,
-                          labels || fields ? Store::Filter(filter) : Store::Filter(), at_rv,
-                          after, limit);
+  auto page =
+      store_.list(t.info.group_resource(), ns,
+                  labels || fields ? Store::Filter(filter) : Store::Filter(), at_rv, after, limit);
   if (!page) {
     ApiError err = page.error();
     return Unexpected(err);
@@ -678,9 +675,9 @@ Result<Reply> ApiServer::do_watch(const Request& req, const Target& t) {
   }
   {
     std::lock_guard lock(watches_mu_);
-    watches_.erase(std::remove_if(watches_.begin(), watches_.end(),
-                                  [](const auto& w) { return w.expired(); }),
-                   watches_.end());
+    watches_.erase(
+        std::remove_if(watches_.begin(), watches_.end(), [](const auto& w) { return w.expired(); }),
+        watches_.end());
     watches_.push_back(session);
   }
   return Reply{std::static_pointer_cast<WatchStream>(session)};
@@ -748,8 +745,8 @@ Result<void> check_type(const ResourceInfo& info, json& obj) {
 
 void ApiServer::after_write(const ResourceInfo& info, const ObjectPtr& before,
                             const ObjectPtr& after) {
-  const bool is_crd = info.group == "apiextensions.k8s.io" &&
-                      info.resource == "customresourcedefinitions";
+  const bool is_crd =
+      info.group == "apiextensions.k8s.io" && info.resource == "customresourcedefinitions";
   const bool is_ns = info.group.empty() && info.resource == "namespaces";
   if (after) {
     // Deletion in progress with server-side work to do: hand to the collector.
@@ -778,7 +775,8 @@ void ApiServer::after_write(const ResourceInfo& info, const ObjectPtr& before,
     }
   }
   if (info.custom) {
-    auto crd = store_.get("customresourcedefinitions.apiextensions.k8s.io", "", info.group_resource());
+    auto crd =
+        store_.get("customresourcedefinitions.apiextensions.k8s.io", "", info.group_resource());
     if (crd && being_deleted(*crd)) gc_enqueue(meta_of(*crd).value("uid", ""));
   }
 }
@@ -799,7 +797,8 @@ Result<void> ApiServer::admit(const ResourceInfo& info, json& obj, const json* o
         return Unexpected(bad_request(msg));
       }
       if (ctx.field_validation == "Warn") {
-        for (const auto& f : sr.unknown_fields) ctx.warnings.push_back("unknown field \"" + f + "\"");
+        for (const auto& f : sr.unknown_fields)
+          ctx.warnings.push_back("unknown field \"" + f + "\"");
       }
     }
     if (!sr.errors.empty()) return Unexpected(invalid(info.group, info.kind, name, sr.errors));
@@ -818,8 +817,9 @@ Result<ObjectPtr> ApiServer::create_object(const ResourceInfo& info, const std::
   if (info.namespaced) {
     const std::string body_ns = meta.value("namespace", "");
     if (!body_ns.empty() && !path_ns.empty() && body_ns != path_ns) {
-      return Unexpected(bad_request("the namespace of the provided object does not match the "
-                                    "namespace sent on the request"));
+      return Unexpected(
+          bad_request("the namespace of the provided object does not match the "
+                      "namespace sent on the request"));
     }
     ns = path_ns.empty() ? body_ns : path_ns;
     if (ns.empty()) return Unexpected(not_found_path());
@@ -831,7 +831,8 @@ Result<ObjectPtr> ApiServer::create_object(const ResourceInfo& info, const std::
                                  .reason = "Forbidden",
                                  .message = info.resource + " \"" + meta.value("name", "") +
                                             "\" is forbidden: unable to create new content in "
-                                            "namespace " + ns + " because it is being terminated",
+                                            "namespace " +
+                                            ns + " because it is being terminated",
                                  .details_name = meta.value("name", ""),
                                  .details_group = info.group,
                                  .details_kind = info.resource});
@@ -842,10 +843,10 @@ Result<ObjectPtr> ApiServer::create_object(const ResourceInfo& info, const std::
   if (meta.value("name", "").empty()) {
     const std::string prefix = meta.value("generateName", "");
     if (prefix.empty()) {
-      return Unexpected(invalid(info.group, info.kind, "",
-                                {FieldCause{"FieldValueRequired",
-                                            "Required value: name or generateName is required",
-                                            "metadata.name"}}));
+      return Unexpected(invalid(
+          info.group, info.kind, "",
+          {FieldCause{"FieldValueRequired", "Required value: name or generateName is required",
+                      "metadata.name"}}));
     }
     meta["name"] = generate_name(prefix);
   }
@@ -863,7 +864,8 @@ Result<ObjectPtr> ApiServer::create_object(const ResourceInfo& info, const std::
   if (info.custom || obj.contains("spec")) meta["generation"] = 1;
   if (info.group == "apiextensions.k8s.io" && info.resource == "customresourcedefinitions") {
     auto f = finalizers_of(obj);
-    if (std::find(f.begin(), f.end(), kCrdCleanupFinalizer) == f.end()) f.push_back(kCrdCleanupFinalizer);
+    if (std::find(f.begin(), f.end(), kCrdCleanupFinalizer) == f.end())
+      f.push_back(kCrdCleanupFinalizer);
     meta["finalizers"] = f;
     obj["status"] = established_crd_status(obj, json::object(), now_rfc3339());
   }
@@ -874,13 +876,13 @@ Result<ObjectPtr> ApiServer::create_object(const ResourceInfo& info, const std::
     return std::make_shared<const json>(std::move(obj));
   }
   ObjectPtr created;
-  auto result = store_.mutate(info.group_resource(), ns, name,
-                              [&](const json* current) -> Result<Mutation> {
-                                if (current) {
-                                  return Unexpected(already_exists(info.group, info.resource, name));
-                                }
-                                return Mutation{Mutation::Kind::Put, obj};
-                              });
+  auto result =
+      store_.mutate(info.group_resource(), ns, name, [&](const json* current) -> Result<Mutation> {
+        if (current) {
+          return Unexpected(already_exists(info.group, info.resource, name));
+        }
+        return Mutation{Mutation::Kind::Put, obj};
+      });
   if (!result) return result;
   after_write(info, nullptr, *result);
   return result;
@@ -907,8 +909,9 @@ Result<ObjectPtr> ApiServer::update_object(
                                     ") does not match the name on the URL (" + name + ")"));
     }
     if (info.namespaced && meta.value("namespace", ns) != ns) {
-      return Unexpected(bad_request("the namespace of the provided object does not match the "
-                                    "namespace sent on the request"));
+      return Unexpected(
+          bad_request("the namespace of the provided object does not match the "
+                      "namespace sent on the request"));
     }
     // Optimistic concurrency: a resourceVersion in the request must be current.
     const std::string want_rv = meta.value("resourceVersion", "");
@@ -959,7 +962,8 @@ Result<ObjectPtr> ApiServer::update_object(
                                   {FieldCause{"FieldValueForbidden",
                                               "Forbidden: no new finalizers can be added if the "
                                               "object is being deleted, found new finalizers "
-                                              "[]string{" + list + "}",
+                                              "[]string{" +
+                                                  list + "}",
                                               "metadata.finalizers"}}));
       }
     }
@@ -970,8 +974,8 @@ Result<ObjectPtr> ApiServer::update_object(
     }
     if (info.group == "apiextensions.k8s.io" && info.resource == "customresourcedefinitions" &&
         !status_sub) {
-      obj["status"] = established_crd_status(obj, current->value("status", json::object()),
-                                             now_rfc3339());
+      obj["status"] =
+          established_crd_status(obj, current->value("status", json::object()), now_rfc3339());
     }
     // A write that changes nothing is not a write: no new resourceVersion,
     // no event (etcd3 store's GuaranteedUpdate does the same).
@@ -1012,17 +1016,17 @@ Result<ObjectPtr> ApiServer::delete_object(const ResourceInfo& info, const std::
     before = std::make_shared<const json>(*current);
     const json& meta = meta_of(*current);
     if (!opts.precondition_uid.empty() && opts.precondition_uid != meta.value("uid", "")) {
-      return Unexpected(conflict(info.group, info.resource, name,
-                                 "Precondition failed: UID in precondition: " +
-                                     opts.precondition_uid +
-                                     ", UID in object meta: " + meta.value("uid", "")));
+      return Unexpected(
+          conflict(info.group, info.resource, name,
+                   "Precondition failed: UID in precondition: " + opts.precondition_uid +
+                       ", UID in object meta: " + meta.value("uid", "")));
     }
     if (!opts.precondition_rv.empty() &&
         opts.precondition_rv != meta.value("resourceVersion", "")) {
-      return Unexpected(conflict(info.group, info.resource, name,
-                                 "Precondition failed: ResourceVersion in precondition: " +
-                                     opts.precondition_rv + ", ResourceVersion in object meta: " +
-                                     meta.value("resourceVersion", "")));
+      return Unexpected(
+          conflict(info.group, info.resource, name,
+                   "Precondition failed: ResourceVersion in precondition: " + opts.precondition_rv +
+                       ", ResourceVersion in object meta: " + meta.value("resourceVersion", "")));
     }
     json obj = *current;
     json& m = obj["metadata"];
@@ -1093,8 +1097,7 @@ Result<Reply> ApiServer::do_create(const Request& req, const Target& t) {
   }
   if (t.info.namespaced && t.ns.empty()) {
     // POST /api/v1/pods is not a real endpoint; the namespace comes from the path.
-    return Unexpected(method_not_allowed("the server does not allow this method on the requested "
-                                         "resource"));
+    return Unexpected(not_allowed());
   }
   auto created = create_object(t.info, t.ns, std::move(*body), ctx);
   if (!created) return Unexpected(created.error());
@@ -1113,7 +1116,8 @@ Result<Reply> ApiServer::do_update(const Request& req, const Target& t) {
         t.info, "", t.name, false,
         [&](const json& current) -> Result<json> {
           json obj = current;
-          obj["spec"]["finalizers"] = body->value("spec", json::object()).value("finalizers", json::array());
+          obj["spec"]["finalizers"] =
+              body->value("spec", json::object()).value("finalizers", json::array());
           return obj;
         },
         ctx);
@@ -1205,7 +1209,8 @@ Result<DeleteOptions> read_delete_options(const Request& req) {
   if (!req.body.empty()) {
     auto body = json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
-      return Unexpected(bad_request("the body of the request could not be decoded as DeleteOptions"));
+      return Unexpected(
+          bad_request("the body of the request could not be decoded as DeleteOptions"));
     }
     o.propagation = body.value("propagationPolicy", "");
     if (body.contains("gracePeriodSeconds") && body["gracePeriodSeconds"].is_number()) {
@@ -1272,7 +1277,8 @@ Result<Reply> ApiServer::do_delete_collection(const Request& req, const Target& 
   for (const auto& item : list["items"]) {
     bool deleted_now = false;
     const json& m = item["metadata"];
-    auto r = delete_object(t.info, m.value("namespace", ""), m.value("name", ""), *opts, deleted_now);
+    auto r =
+        delete_object(t.info, m.value("namespace", ""), m.value("name", ""), *opts, deleted_now);
     if (!r && r.error().code != 404) return Unexpected(r.error());
   }
   return Reply{json_response(200, list)};
@@ -1301,7 +1307,8 @@ Result<Reply> ApiServer::do_scale(const Request& req, const Target& t) {
     if (json r = read(scale.spec_replicas_path); r.is_number()) s["spec"]["replicas"] = r;
     if (json r = read(scale.status_replicas_path); r.is_number()) s["status"]["replicas"] = r;
     if (!scale.label_selector_path.empty()) {
-      if (json sel = read(scale.label_selector_path); sel.is_string()) s["status"]["selector"] = sel;
+      if (json sel = read(scale.label_selector_path); sel.is_string())
+        s["status"]["selector"] = sel;
     }
     return s;
   };
@@ -1311,11 +1318,11 @@ Result<Reply> ApiServer::do_scale(const Request& req, const Target& t) {
     return Reply{json_response(200, to_scale(*obj))};
   }
   if (req.method != "PUT" && req.method != "PATCH") {
-    return Unexpected(method_not_allowed("the server does not allow this method on the requested "
-                                         "resource"));
+    return Unexpected(not_allowed());
   }
   auto body = json::parse(req.body, nullptr, false);
-  if (body.is_discarded()) return Unexpected(bad_request("the body of the request could not be decoded as JSON"));
+  if (body.is_discarded())
+    return Unexpected(bad_request("the body of the request could not be decoded as JSON"));
   WriteContext ctx;
   ctx.dry_run = req.param("dryRun") == "All";
   auto change = [&](const json& current) -> Result<json> {
@@ -1326,7 +1333,8 @@ Result<Reply> ApiServer::do_scale(const Request& req, const Target& t) {
     } else {
       auto type = patch_type_from_content_type(req.content_type);
       if (!type || *type == PatchType::Apply) {
-        return Unexpected(unsupported_media_type("the body of the request was in an unknown format"));
+        return Unexpected(
+            unsupported_media_type("the body of the request was in an unknown format"));
       }
       if (*type == PatchType::Json) {
         auto r = json_patch(s, body);
@@ -1336,7 +1344,8 @@ Result<Reply> ApiServer::do_scale(const Request& req, const Target& t) {
         desired = merge_patch(s, body);
       }
     }
-    const std::string want_rv = desired.value("metadata", json::object()).value("resourceVersion", "");
+    const std::string want_rv =
+        desired.value("metadata", json::object()).value("resourceVersion", "");
     if (!want_rv.empty() && want_rv != meta_of(current).value("resourceVersion", "")) {
       return Unexpected(conflict(t.info.group, t.info.resource, t.name,
                                  "the object has been modified; please apply your changes to the "
@@ -1344,11 +1353,11 @@ Result<Reply> ApiServer::do_scale(const Request& req, const Target& t) {
     }
     json replicas = desired.value("spec", json::object()).value("replicas", json());
     if (!replicas.is_number_integer() || replicas.get<int64_t>() < 0) {
-      return Unexpected(invalid("autoscaling", "Scale", t.name,
-                                {FieldCause{"FieldValueInvalid",
-                                            "Invalid value: " + replicas.dump() +
-                                                ": must be greater than or equal to 0",
-                                            "spec.replicas"}}));
+      return Unexpected(invalid(
+          "autoscaling", "Scale", t.name,
+          {FieldCause{"FieldValueInvalid",
+                      "Invalid value: " + replicas.dump() + ": must be greater than or equal to 0",
+                      "spec.replicas"}}));
     }
     // Write replicas at the spec path (".spec.replicas" -> /spec/replicas).
     json obj = current;
@@ -1382,13 +1391,15 @@ Result<Reply> ApiServer::do_binding(const Request& req, const Target& t) {
       [&](const json& current) -> Result<json> {
         const std::string bound = current.value("spec", json::object()).value("nodeName", "");
         if (!bound.empty()) {
-          return Unexpected(conflict("", "pods", t.name,
-                                     "pod " + t.name + " is already assigned to node \"" + bound +
-                                         "\""));
+          return Unexpected(
+              conflict("", "pods", t.name,
+                       "pod " + t.name + " is already assigned to node \"" + bound + "\""));
         }
         if (being_deleted(current)) {
-          return Unexpected(conflict("", "pods", t.name, "pod " + t.name + " is being deleted, "
-                                                         "cannot be assigned to a host"));
+          return Unexpected(conflict("", "pods", t.name,
+                                     "pod " + t.name +
+                                         " is being deleted, "
+                                         "cannot be assigned to a host"));
         }
         json obj = current;
         obj["spec"]["nodeName"] = node;
@@ -1429,7 +1440,8 @@ Result<Reply> ApiServer::do_eviction(const Request& req, const Target& t) {
   DeleteOptions opts;
   if (body->contains("deleteOptions") && (*body)["deleteOptions"].is_object()) {
     const json& d = (*body)["deleteOptions"];
-    if (d.contains("gracePeriodSeconds")) opts.grace_period_seconds = d["gracePeriodSeconds"].get<int64_t>();
+    if (d.contains("gracePeriodSeconds"))
+      opts.grace_period_seconds = d["gracePeriodSeconds"].get<int64_t>();
   }
   // No PodDisruptionBudgets in kubesim, so an eviction is always allowed.
   bool deleted_now = false;
@@ -1533,8 +1545,9 @@ Result<json> ApiServer::update(const std::string& group, const std::string& vers
   if (!info) return Unexpected(info.error());
   WriteContext ctx;
   const std::string name = meta_of(obj).value("name", "");
-  auto r = update_object(*info, info->namespaced ? ns : "", name, status,
-                         [&](const json&) -> Result<json> { return obj; }, ctx);
+  auto r = update_object(
+      *info, info->namespaced ? ns : "", name, status,
+      [&](const json&) -> Result<json> { return obj; }, ctx);
   if (!r) return Unexpected(r.error());
   if (!*r) return json();
   return present(*info, **r);
