@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   std::string kubeconfig, context, ns;
   std::string metrics_addr = ":8080", health_addr = ":8081";
   bool leader_elect = false;
-  std::string le_namespace = "default", le_id = "frugal-controller-leader";
+  std::string le_namespace = "default", le_id = "frugal-controller-leader", le_identity;
   double lease_duration = 15, renew_deadline = 10, retry_period = 2;
   double qps = 20;
   int burst = 30, concurrency = 1;
@@ -49,6 +49,9 @@ int main(int argc, char** argv) {
   app.add_option("--leader-election-namespace", le_namespace, "Namespace of the Lease")
       ->capture_default_str();
   app.add_option("--leader-election-id", le_id, "Name of the Lease")->capture_default_str();
+  app.add_option("--leader-election-identity", le_identity,
+                 "This replica's name in the Lease and in its User-Agent (default: $POD_NAME or "
+                 "the hostname, plus a random suffix)");
   app.add_option("--leader-election-lease-duration", lease_duration,
                  "Seconds a standby waits, after it last saw the lease change, before taking it "
                  "(client-go default 15)")
@@ -108,6 +111,7 @@ int main(int argc, char** argv) {
   opts.leader_elect = leader_elect;
   opts.leader_election_namespace = le_namespace;
   opts.leader_election_id = le_id;
+  opts.identity = le_identity;
   opts.concurrency = concurrency;
   auto secs = [](double s) {
     return std::chrono::duration_cast<frugal::Clock::Duration>(std::chrono::duration<double>(s));

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <random>
 #include <thread>
 
@@ -12,7 +13,12 @@ namespace frugal {
 
 namespace {
 
+// controller-runtime's default: the hostname plus a random suffix, so two
+// replicas on one host (or a restarted pod) never share an identity.
 std::string default_identity() {
+  if (const char* pod = std::getenv("POD_NAME"); pod != nullptr && *pod != '\0') {
+    return std::string(pod) + "_" + std::to_string(std::random_device{}());
+  }
   char host[256] = {0};
   if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "frugal");
   std::random_device rd;
@@ -33,11 +39,14 @@ Manager::Manager(ManagerOptions options, kube::RestConfig rest)
       clock_(options_.clock ? *options_.clock : real_clock()),
       runtime_metrics_(std::make_unique<RuntimeMetrics>(registry_)) {
   metrics::add_process_collector(registry_);
+  if (options_.identity.empty()) options_.identity = default_identity();
+  // The identity in the User-Agent lets the API server's audit log (and
+  // kubesim's --audit-log) tell replicas apart.
+  rest.user_agent += " (" + options_.identity + ")";
   kube::ClientOptions copts;
   copts.clock = &clock_;
   copts.observer = runtime_metrics_.get();
   client_ = std::make_unique<kube::Client>(std::move(rest), copts);
-  if (options_.identity.empty()) options_.identity = default_identity();
   runtime_metrics_->set_leader(!options_.leader_elect);
 }
 

@@ -436,7 +436,33 @@ Reply ApiServer::handle_resource(const Request& req, Target& t) {
         "application/json, application/yaml"));
   }
   const std::string verb = verb_of(req, !t.name.empty(), t.watch && req.method == "GET");
-  FaultDecision fault = faults_.decide(verb, t.info.group_resource());
+  Reply reply = serve_resource(req, t, verb);
+  if (opts_.audit && verb != "get" && verb != "list" && verb != "watch") audit(req, t, verb, reply);
+  return reply;
+}
+
+void ApiServer::audit(const Request& req, const Target& t, const std::string& verb,
+                      const Reply& reply) {
+  const auto now = opts_.now();
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                          now.time_since_epoch()).count() % 1000000;
+  char fraction[16];
+  std::snprintf(fraction, sizeof fraction, ".%06lld", static_cast<long long>(micros));
+  std::string time = rfc3339(now);
+  if (!time.empty() && time.back() == 'Z') time.insert(time.size() - 1, fraction);
+  const auto* response = std::get_if<Response>(&reply);
+  opts_.audit(json{{"time", time},
+                   {"verb", verb},
+                   {"resource", t.info.group_resource()},
+                   {"subresource", t.subresource},
+                   {"namespace", t.ns},
+                   {"name", t.name},
+                   {"userAgent", req.user_agent},
+                   {"code", response != nullptr ? response->status : 200}});
+}
+
+Reply ApiServer::serve_resource(const Request& req, Target& t, const std::string& verb) {
+  FaultDecision fault = faults_.decide(verb, t.info.group_resource(), req.user_agent);
   if (fault.latency.count() > 0) std::this_thread::sleep_for(fault.latency);
   if (fault.error) return error_response(*fault.error);
 
@@ -1385,47 +1411,8 @@ Result<Reply> ApiServer::do_binding(const Request& req, const Target& t) {
     return Unexpected(invalid("", "Binding", t.name,
                               {FieldCause{"FieldValueRequired", "Required value", "target.name"}}));
   }
-  WriteContext ctx;
-  auto result = update_object(
-      t.info, t.ns, t.name, false,
-      [&](const json& current) -> Result<json> {
-        const std::string bound = current.value("spec", json::object()).value("nodeName", "");
-        if (!bound.empty()) {
-          return Unexpected(
-              conflict("", "pods", t.name,
-                       "pod " + t.name + " is already assigned to node \"" + bound + "\""));
-        }
-        if (being_deleted(current)) {
-          return Unexpected(conflict("", "pods", t.name,
-                                     "pod " + t.name +
-                                         " is being deleted, "
-                                         "cannot be assigned to a host"));
-        }
-        json obj = current;
-        obj["spec"]["nodeName"] = node;
-        return obj;
-      },
-      ctx);
-  if (!result) return Unexpected(result.error());
-  // The binding also records PodScheduled=True, as the real registry does.
-  WriteContext sctx;
-  (void)update_object(
-      t.info, t.ns, t.name, true,
-      [&](const json& current) -> Result<json> {
-        json obj = current;
-        json conds = obj.value("status", json::object()).value("conditions", json::array());
-        json updated = json::array();
-        for (const auto& c : conds) {
-          if (c.value("type", "") != "PodScheduled") updated.push_back(c);
-        }
-        updated.push_back({{"type", "PodScheduled"},
-                           {"status", "True"},
-                           {"lastProbeTime", nullptr},
-                           {"lastTransitionTime", now_rfc3339()}});
-        obj["status"]["conditions"] = updated;
-        return obj;
-      },
-      sctx);
+  auto bound = bind_pod(t.ns, t.name, node);
+  if (!bound) return Unexpected(bound.error());
   json status = {{"kind", "Status"},
                  {"apiVersion", "v1"},
                  {"metadata", json::object()},
@@ -1459,6 +1446,12 @@ Result<Reply> ApiServer::do_eviction(const Request& req, const Target& t) {
 
 Reply ApiServer::handle_admin(const Request& req) {
   const std::string what = req.path.substr(std::string("/kubesim/").size());
+  {
+    std::lock_guard lock(admin_mu_);
+    for (const auto& [prefix, handler] : admin_extensions_) {
+      if (what == prefix || what.starts_with(prefix + "/")) return handler(req);
+    }
+  }
   if (what == "faults") {
     if (req.method == "GET") {
       json out = faults_.to_json();
@@ -1518,6 +1511,54 @@ Result<ResourceInfo> lookup(const Registry& reg, const std::string& g, const std
 }
 }  // namespace
 
+Result<void> ApiServer::bind_pod(const std::string& ns, const std::string& name,
+                                 const std::string& node) {
+  auto info = lookup(registry_, "", "v1", "pods");
+  if (!info) return Unexpected(info.error());
+  WriteContext ctx;
+  auto result = update_object(
+      *info, ns, name, false,
+      [&](const json& current) -> Result<json> {
+        const std::string bound = current.value("spec", json::object()).value("nodeName", "");
+        if (!bound.empty()) {
+          return Unexpected(
+              conflict("", "pods", name,
+                       "pod " + name + " is already assigned to node \"" + bound + "\""));
+        }
+        if (being_deleted(current)) {
+          return Unexpected(conflict("", "pods", name,
+                                     "pod " + name +
+                                         " is being deleted, "
+                                         "cannot be assigned to a host"));
+        }
+        json obj = current;
+        obj["spec"]["nodeName"] = node;
+        return obj;
+      },
+      ctx);
+  if (!result) return Unexpected(result.error());
+  // The binding also records PodScheduled=True, as the real registry does.
+  WriteContext sctx;
+  (void)update_object(
+      *info, ns, name, true,
+      [&](const json& current) -> Result<json> {
+        json obj = current;
+        json conds = obj.value("status", json::object()).value("conditions", json::array());
+        json updated = json::array();
+        for (const auto& c : conds) {
+          if (c.value("type", "") != "PodScheduled") updated.push_back(c);
+        }
+        updated.push_back({{"type", "PodScheduled"},
+                           {"status", "True"},
+                           {"lastProbeTime", nullptr},
+                           {"lastTransitionTime", now_rfc3339()}});
+        obj["status"]["conditions"] = updated;
+        return obj;
+      },
+      sctx);
+  return {};
+}
+
 Result<json> ApiServer::create(const std::string& group, const std::string& version,
                                const std::string& resource, const std::string& ns, json obj) {
   auto info = lookup(registry_, group, version, resource);
@@ -1548,6 +1589,19 @@ Result<json> ApiServer::update(const std::string& group, const std::string& vers
   auto r = update_object(
       *info, info->namespaced ? ns : "", name, status,
       [&](const json&) -> Result<json> { return obj; }, ctx);
+  if (!r) return Unexpected(r.error());
+  if (!*r) return json();
+  return present(*info, **r);
+}
+
+Result<json> ApiServer::modify(const std::string& group, const std::string& version,
+                               const std::string& resource, const std::string& ns,
+                               const std::string& name, bool status,
+                               const std::function<Result<json>(const json& current)>& change) {
+  auto info = lookup(registry_, group, version, resource);
+  if (!info) return Unexpected(info.error());
+  WriteContext ctx;
+  auto r = update_object(*info, info->namespaced ? ns : "", name, status, change, ctx);
   if (!r) return Unexpected(r.error());
   if (!*r) return json();
   return present(*info, **r);

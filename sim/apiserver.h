@@ -40,6 +40,13 @@ struct ApiServerOptions {
   // HTTP 200 and an in-stream ERROR event carrying the 410 Status.
   bool expired_watch_as_http_status = false;
   uint64_t seed = 1;
+  // Called once for every write request (create, update, patch, delete,
+  // deletecollection) after it is answered, with one audit record:
+  // {"time" (RFC 3339, microseconds), "verb", "resource" (group/resource),
+  // "subresource", "namespace", "name", "userAgent", "code"}. Tests use it to
+  // prove who wrote what when (e.g. no write from a replica that lost its
+  // lease). Must be thread-safe; null: no audit.
+  std::function<void(const json& record)> audit;
   std::function<std::chrono::system_clock::time_point()> now = [] {
     return std::chrono::system_clock::now();
   };
@@ -75,6 +82,25 @@ class ApiServer {
   Result<json> update(const std::string& group, const std::string& version,
                       const std::string& resource, const std::string& ns, json obj,
                       bool status = false);
+  // Atomic read-modify-write of one object (or its status when `status`):
+  // `change` sees the current object and returns the desired one; no
+  // resourceVersion conflict is possible. For kubesim's own components.
+  Result<json> modify(const std::string& group, const std::string& version,
+                      const std::string& resource, const std::string& ns, const std::string& name,
+                      bool status, const std::function<Result<json>(const json& current)>& change);
+  // What POST pods/NAME/binding does: sets spec.nodeName (409 when already
+  // bound or being deleted) and records PodScheduled=True.
+  Result<void> bind_pod(const std::string& ns, const std::string& name, const std::string& node);
+  // Serves /kubesim/PREFIX[/...] (admin endpoints of components built on the
+  // API server, e.g. the simulated cluster). Same auth as every request.
+  void add_admin_endpoint(const std::string& prefix, std::function<Reply(const Request&)> handler) {
+    std::lock_guard lock(admin_mu_);
+    admin_extensions_.emplace_back(prefix, std::move(handler));
+  }
+  void remove_admin_endpoint(const std::string& prefix) {
+    std::lock_guard lock(admin_mu_);
+    std::erase_if(admin_extensions_, [&](const auto& e) { return e.first == prefix; });
+  }
   Result<json> remove(const std::string& group, const std::string& version,
                       const std::string& resource, const std::string& ns, const std::string& name,
                       DeleteOptions opts = {});
@@ -98,6 +124,8 @@ class ApiServer {
   Reply route(const Request& req);
   Reply handle_admin(const Request& req);
   Reply handle_resource(const Request& req, Target& t);
+  Reply serve_resource(const Request& req, Target& t, const std::string& verb);
+  void audit(const Request& req, const Target& t, const std::string& verb, const Reply& reply);
 
   Result<Reply> do_get(const Request& req, const Target& t);
   Result<Reply> do_list(const Request& req, const Target& t);
@@ -149,6 +177,9 @@ class ApiServer {
   uint64_t openapi_generation_ = 0;
   std::map<std::string, std::string> openapi_cache_;  // "" = index, else "group/version"
   std::string openapi_document(const std::string& key, const std::function<json()>& build);
+
+  std::mutex admin_mu_;
+  std::vector<std::pair<std::string, std::function<Reply(const Request&)>>> admin_extensions_;
 
   std::mutex watches_mu_;
   std::vector<std::weak_ptr<WatchSession>> watches_;

@@ -7,6 +7,7 @@ namespace kubesim {
 json FaultRule::to_json() const {
   return {{"verb", verb},
           {"resource", resource},
+          {"userAgent", user_agent},
           {"code", code},
           {"probability", probability},
           {"retryAfterSeconds", retry_after_seconds},
@@ -57,6 +58,8 @@ Result<FaultRule> FaultInjector::parse_rule(const std::string& spec) {
         rule.verb = value;
       } else if (key == "resource") {
         rule.resource = value;
+      } else if (key == "user_agent") {
+        rule.user_agent = value;
       } else if (key == "code") {
         rule.code = std::stoi(value);
       } else if (key == "probability") {
@@ -71,7 +74,7 @@ Result<FaultRule> FaultInjector::parse_rule(const std::string& spec) {
         rule.remaining = std::stoi(value);
       } else {
         return Unexpected(bad_request("fault rule: unknown key '" + key +
-                                      "' (verb, resource, code, probability, retry_after_seconds, "
+                                      "' (verb, resource, user_agent, code, probability, retry_after_seconds, "
                                       "latency_ms, drop_watch_after_ms, remaining)"));
       }
     } catch (const std::exception&) {
@@ -90,6 +93,7 @@ Result<FaultRule> FaultInjector::rule_from_json(const json& j) {
   try {
     r.verb = j.value("verb", r.verb);
     r.resource = j.value("resource", r.resource);
+    r.user_agent = j.value("userAgent", r.user_agent);
     r.code = j.value("code", r.code);
     r.probability = j.value("probability", r.probability);
     r.retry_after_seconds = j.value("retryAfterSeconds", r.retry_after_seconds);
@@ -126,7 +130,8 @@ json FaultInjector::to_json() const {
   return {{"rules", out}};
 }
 
-FaultDecision FaultInjector::decide(const std::string& verb, const std::string& group_resource) {
+FaultDecision FaultInjector::decide(const std::string& verb, const std::string& group_resource,
+                                    const std::string& user_agent) {
   std::lock_guard lock(mu_);
   FaultDecision d;
   std::uniform_real_distribution<double> coin(0.0, 1.0);
@@ -134,6 +139,7 @@ FaultDecision FaultInjector::decide(const std::string& verb, const std::string& 
     if (r.remaining == 0) continue;
     if (r.verb != "*" && r.verb != verb) continue;
     if (r.resource != "*" && r.resource != group_resource) continue;
+    if (!r.user_agent.empty() && user_agent.find(r.user_agent) == std::string::npos) continue;
     if (r.probability < 1.0 && coin(rng_) >= r.probability) continue;
     if (r.remaining > 0) --r.remaining;
     d.latency += std::chrono::milliseconds(r.latency_ms);

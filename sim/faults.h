@@ -17,6 +17,7 @@ namespace kubesim {
 struct FaultRule {
   std::string verb = "*";      // get, list, watch, create, update, patch, delete, deletecollection
   std::string resource = "*";  // group/resource as "pods" or "trainingjobs.ml.frugal.dev"
+  std::string user_agent;      // fires only for clients whose User-Agent contains this; empty: any
   int code = 0;                // 500, 429 (with Retry-After), 409, 503...; 0: no error
   double probability = 1.0;    // chance the rule fires on a matching request
   int retry_after_seconds = 1;  // for 429 and 503
@@ -38,7 +39,8 @@ class FaultInjector {
  public:
   explicit FaultInjector(uint64_t seed = 1) : rng_(seed) {}
 
-  // "verb=list,resource=pods,code=500,probability=0.5,latency_ms=20,..." (every key optional).
+  // "verb=list,resource=pods,user_agent=replica-a,code=500,probability=0.5,latency_ms=20,..."
+  // (every key optional).
   static Result<FaultRule> parse_rule(const std::string& spec);
   static Result<FaultRule> rule_from_json(const json& j);
 
@@ -47,7 +49,8 @@ class FaultInjector {
   std::vector<FaultRule> rules() const;
   json to_json() const;
 
-  FaultDecision decide(const std::string& verb, const std::string& group_resource);
+  FaultDecision decide(const std::string& verb, const std::string& group_resource,
+                       const std::string& user_agent = {});
 
  private:
   mutable std::mutex mu_;

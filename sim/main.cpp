@@ -1,8 +1,13 @@
 // kubesim: a local Kubernetes API server for Frugal's tests, demo and
 // benchmarks. See `kubesim --help` and docs/kubesim.md.
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <csignal>
+#include <cstdio>
+#include <cstring>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 #include "sim/apiserver.h"
@@ -33,6 +38,30 @@ bool split_listen(const std::string& listen, std::string& host, uint16_t& port) 
   return !host.empty();
 }
 
+// --audit-log: one JSON line per write, flushed as written so a test can
+// read the file while kubesim runs (or after it was killed).
+class AuditLog {
+ public:
+  static std::shared_ptr<AuditLog> open(const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "a");
+    return f == nullptr ? nullptr : std::shared_ptr<AuditLog>(new AuditLog(f));
+  }
+  ~AuditLog() { std::fclose(file_); }
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
+  void write(const kubesim::json& record) {
+    const std::string line = record.dump() + "\n";
+    std::lock_guard lock(mu_);
+    std::fwrite(line.data(), 1, line.size(), file_);
+    std::fflush(file_);
+  }
+
+ private:
+  explicit AuditLog(std::FILE* f) : file_(f) {}
+  std::mutex mu_;
+  std::FILE* file_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -54,6 +83,7 @@ int main(int argc, char** argv) {
   bool expired_as_http = false;
   uint64_t seed = 1;
   int threads = 2;
+  std::string audit_log;
 
   app.add_option("--listen", listen,
                  "Address and port to serve on, HOST:PORT; port 0 picks a free port, printed on "
@@ -91,6 +121,10 @@ int main(int argc, char** argv) {
                "in-stream ERROR event (the real server with its watch cache does the latter)");
   app.add_option("--seed", seed, "Seed for fault injection and watch timeouts")
       ->capture_default_str();
+  app.add_option("--audit-log", audit_log,
+                 "Append one JSON line per write request (create, update, patch, delete) to "
+                 "this file: time with microseconds, verb, resource, subresource, namespace, "
+                 "name, userAgent and the answer's code");
   app.add_option("--threads", threads, "HTTP worker threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
@@ -111,6 +145,16 @@ int main(int argc, char** argv) {
   opts.min_request_timeout = std::chrono::seconds(min_request_timeout);
   opts.expired_watch_as_http_status = expired_as_http;
   opts.seed = seed;
+  std::shared_ptr<AuditLog> audit;
+  if (!audit_log.empty()) {
+    audit = AuditLog::open(audit_log);
+    if (!audit) {
+      std::cerr << "kubesim: --audit-log: cannot open " << audit_log << ": "
+                << std::strerror(errno) << std::endl;
+      return 2;
+    }
+    opts.audit = [audit](const kubesim::json& record) { audit->write(record); };
+  }
   auto api = std::make_unique<kubesim::ApiServer>(opts);
   for (const auto& spec : faults) {
     auto rule = kubesim::FaultInjector::parse_rule(spec);

@@ -85,10 +85,64 @@ IndexFunc label_index(std::string label_key) {
   };
 }
 
-CacheStore::CacheStore() {
+PackedPtr pack_object(const json& obj) {
+  PackedObject packed;
+  packed.key = object_key(obj);
+  if (packed.key.empty()) return nullptr;
+  packed.resource_version = resource_version_of(obj);
+  json::to_cbor(obj, packed.cbor);
+  packed.cbor.shrink_to_fit();
+  return std::make_shared<const PackedObject>(std::move(packed));
+}
+
+ObjectPtr unpack_object(const PackedObject& packed) {
+  return std::make_shared<const json>(json::from_cbor(packed.cbor));
+}
+
+CacheStore::CacheStore(CacheStoreOptions options) : options_(options) {
   indexers_.emplace(kNamespaceIndex, namespace_values);
   indexers_.emplace(kOwnerUidIndex, owner_uid_values);
   for (const auto& [name, fn] : indexers_) indices_[name];
+}
+
+ObjectPtr CacheStore::decode(const std::string& key, const PackedPtr& packed, bool remember) const {
+  {
+    std::lock_guard<std::mutex> lock(hot_mu_);
+    auto it = hot_index_.find(key);
+    if (it != hot_index_.end() &&
+        resource_version_of(*it->second->second) == packed->resource_version) {
+      if (remember) hot_.splice(hot_.begin(), hot_, it->second);
+      return it->second->second;
+    }
+  }
+  ObjectPtr obj = unpack_object(*packed);
+  if (remember) hot_put(key, obj);
+  return obj;
+}
+
+void CacheStore::hot_put(const std::string& key, ObjectPtr obj) const {
+  if (options_.hot_objects == 0) return;
+  std::lock_guard<std::mutex> lock(hot_mu_);
+  auto it = hot_index_.find(key);
+  if (it != hot_index_.end()) {
+    it->second->second = std::move(obj);
+    hot_.splice(hot_.begin(), hot_, it->second);
+    return;
+  }
+  hot_.emplace_front(key, std::move(obj));
+  hot_index_.emplace(key, hot_.begin());
+  while (hot_.size() > options_.hot_objects) {
+    hot_index_.erase(hot_.back().first);
+    hot_.pop_back();
+  }
+}
+
+void CacheStore::hot_erase(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(hot_mu_);
+  auto it = hot_index_.find(key);
+  if (it == hot_index_.end()) return;
+  hot_.erase(it->second);
+  hot_index_.erase(it);
 }
 
 void CacheStore::index_add(Index& index, const IndexFunc& fn, const std::string& key,
@@ -109,23 +163,32 @@ void CacheStore::index_remove(Index& index, const IndexFunc& fn, const std::stri
 void CacheStore::add_index(const std::string& name, IndexFunc fn) {
   std::lock_guard<std::mutex> write(write_mu_);
   Index index;
-  for (const auto& [key, obj] : items_) index_add(index, fn, key, *obj);
+  for (const auto& [key, packed] : items_) index_add(index, fn, key, *decode(key, packed, false));
   std::unique_lock<std::shared_mutex> lock(mu_);
   indexers_[name] = std::move(fn);
   indices_[name] = std::move(index);
 }
 
 ObjectPtr CacheStore::get(const std::string& key) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  auto it = items_.find(key);
-  return it == items_.end() ? nullptr : it->second;
+  PackedPtr packed;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    auto it = items_.find(key);
+    if (it == items_.end()) return nullptr;
+    packed = it->second;
+  }
+  return decode(key, packed, true);
 }
 
 std::vector<ObjectPtr> CacheStore::list() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  std::vector<std::pair<std::string, PackedPtr>> entries;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    entries.assign(items_.begin(), items_.end());
+  }
   std::vector<ObjectPtr> out;
-  out.reserve(items_.size());
-  for (const auto& [key, obj] : items_) out.push_back(obj);
+  out.reserve(entries.size());
+  for (const auto& [key, packed] : entries) out.push_back(decode(key, packed, false));
   return out;
 }
 
@@ -133,23 +196,28 @@ std::vector<std::string> CacheStore::keys() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   std::vector<std::string> out;
   out.reserve(items_.size());
-  for (const auto& [key, obj] : items_) out.push_back(key);
+  for (const auto& [key, packed] : items_) out.push_back(key);
   return out;
 }
 
 std::vector<ObjectPtr> CacheStore::by_index(const std::string& index_name,
                                             const std::string& value) const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  std::vector<ObjectPtr> out;
-  auto index = indices_.find(index_name);
-  if (index == indices_.end()) return out;
-  auto keys = index->second.find(value);
-  if (keys == index->second.end()) return out;
-  out.reserve(keys->second.size());
-  for (const std::string& key : keys->second) {
-    auto it = items_.find(key);
-    if (it != items_.end()) out.push_back(it->second);
+  std::vector<std::pair<std::string, PackedPtr>> entries;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    auto index = indices_.find(index_name);
+    if (index == indices_.end()) return {};
+    auto keys = index->second.find(value);
+    if (keys == index->second.end()) return {};
+    entries.reserve(keys->second.size());
+    for (const std::string& key : keys->second) {
+      auto it = items_.find(key);
+      if (it != items_.end()) entries.emplace_back(key, it->second);
+    }
   }
+  std::vector<ObjectPtr> out;
+  out.reserve(entries.size());
+  for (const auto& [key, packed] : entries) out.push_back(decode(key, packed, false));
   return out;
 }
 
@@ -163,46 +231,95 @@ std::string CacheStore::resource_version() const {
   return resource_version_;
 }
 
+std::size_t CacheStore::packed_bytes() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return packed_bytes_;
+}
+
+void CacheStore::replace(std::vector<PackedPtr> items, std::string resource_version,
+                         const ChangeFn& on_change) {
+  // A change before it is reported: the packed states, decoded only then.
+  struct Pending {
+    ChangeType type;
+    PackedPtr old_packed;
+    PackedPtr packed;
+  };
+  std::vector<Pending> pending;
+  {
+    std::lock_guard<std::mutex> write(write_mu_);
+    // Writers are serialised by write_mu_, so items_, indices_ and indexers_
+    // may be read here without mu_: only writers change them.
+    Items next;
+    next.reserve(items.size());
+    std::size_t next_bytes = 0;
+    // Indexes are updated incrementally from a copy, so unchanged objects
+    // are never decoded: only what changed is unfiled (old) and filed (new).
+    Indices next_indices = indices_;
+    auto refile = [&](const std::string& key, const PackedPtr& old, const PackedPtr& now) {
+      const ObjectPtr old_obj = old ? decode(key, old, false) : nullptr;
+      const ObjectPtr new_obj = now ? unpack_object(*now) : nullptr;
+      for (const auto& [name, fn] : indexers_) {
+        if (old_obj) index_remove(next_indices[name], fn, key, *old_obj);
+        if (new_obj) index_add(next_indices[name], fn, key, *new_obj);
+      }
+    };
+    for (PackedPtr& packed : items) {
+      if (!packed || next.count(packed->key) != 0) continue;
+      const std::string& key = packed->key;
+      auto old = items_.find(key);
+      if (old == items_.end()) {
+        refile(key, nullptr, packed);
+        pending.push_back({ChangeType::Added, nullptr, packed});
+      } else if (!old->second->resource_version.empty() &&
+                 old->second->resource_version == packed->resource_version) {
+        packed = old->second;  // unchanged: keep the stored encoding, decode nothing
+      } else {
+        refile(key, old->second, packed);
+        pending.push_back({ChangeType::Updated, old->second, packed});
+      }
+      next_bytes += packed->cbor.size();
+      next.emplace(key, std::move(packed));
+    }
+    for (const auto& [key, packed] : items_) {
+      if (next.find(key) != next.end()) continue;
+      refile(key, packed, nullptr);
+      pending.push_back({ChangeType::Deleted, packed, packed});
+    }
+    {
+      std::unique_lock<std::shared_mutex> lock(mu_);
+      items_.swap(next);
+      indices_.swap(next_indices);
+      resource_version_ = std::move(resource_version);
+      packed_bytes_ = next_bytes;
+    }
+    for (const Pending& p : pending) hot_erase(p.packed->key);
+    // The previous contents are freed here, outside the readers' lock.
+  }
+  for (Pending& p : pending) {
+    StoreChange change{p.type, nullptr, nullptr};
+    if (p.type == ChangeType::Deleted) {
+      change.obj = change.old_obj = unpack_object(*p.packed);
+    } else {
+      if (p.old_packed) change.old_obj = unpack_object(*p.old_packed);
+      change.obj = unpack_object(*p.packed);
+      // Reported objects are what handlers and their reconciles read next.
+      hot_put(p.packed->key, change.obj);
+    }
+    p = Pending{};  // free the old encoding as soon as it has been reported
+    on_change(change);
+  }
+}
+
 std::vector<StoreChange> CacheStore::replace(std::vector<ObjectPtr> items,
                                              std::string resource_version) {
-  std::lock_guard<std::mutex> write(write_mu_);
-  // Writers are serialised by write_mu_, so items_ and indexers_ may be read
-  // here without mu_: only writers change them.
+  std::vector<PackedPtr> packed;
+  packed.reserve(items.size());
+  for (const ObjectPtr& obj : items) {
+    if (obj) packed.push_back(pack_object(*obj));
+  }
   std::vector<StoreChange> changes;
-  Items next;
-  next.reserve(items.size());
-  for (ObjectPtr& obj : items) {
-    if (!obj) continue;
-    std::string key = object_key(*obj);
-    if (key.empty()) continue;
-    auto old = items_.find(key);
-    if (old == items_.end()) {
-      changes.push_back({ChangeType::Added, nullptr, obj});
-    } else {
-      const std::string old_rv = resource_version_of(*old->second);
-      if (!old_rv.empty() && old_rv == resource_version_of(*obj)) {
-        obj = old->second;  // unchanged: keep sharing the cached object
-      } else {
-        changes.push_back({ChangeType::Updated, old->second, obj});
-      }
-    }
-    next.insert_or_assign(std::move(key), std::move(obj));
-  }
-  for (const auto& [key, obj] : items_) {
-    if (next.find(key) == next.end()) changes.push_back({ChangeType::Deleted, obj, obj});
-  }
-  Indices next_indices;
-  for (const auto& [name, fn] : indexers_) {
-    Index& index = next_indices[name];
-    for (const auto& [key, obj] : next) index_add(index, fn, key, *obj);
-  }
-  {
-    std::unique_lock<std::shared_mutex> lock(mu_);
-    items_.swap(next);
-    indices_.swap(next_indices);
-    resource_version_ = std::move(resource_version);
-  }
-  // The previous contents are freed here, outside the readers' lock.
+  replace(std::move(packed), std::move(resource_version),
+          [&changes](const StoreChange& c) { changes.push_back(c); });
   return changes;
 }
 
@@ -213,24 +330,36 @@ std::optional<StoreChange> CacheStore::apply(ChangeType type, ObjectPtr obj) {
   if (key.empty()) return std::nullopt;
   std::string rv = resource_version_of(*obj);
   auto found = items_.find(key);
-  ObjectPtr old = found == items_.end() ? nullptr : found->second;
+  PackedPtr old_packed = found == items_.end() ? nullptr : found->second;
+  if (type != ChangeType::Deleted && old_packed && !rv.empty() &&
+      old_packed->resource_version == rv) {
+    return std::nullopt;
+  }
+  // Decoding and encoding happen before the readers' lock is taken.
+  ObjectPtr old = old_packed ? decode(key, old_packed, false) : nullptr;
+  PackedPtr packed = type == ChangeType::Deleted ? nullptr : pack_object(*obj);
 
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  if (!rv.empty()) resource_version_ = rv;
-  if (type == ChangeType::Deleted) {
-    if (old) {
-      for (const auto& [name, fn] : indexers_) index_remove(indices_[name], fn, key, *old);
-      items_.erase(found);
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    if (!rv.empty()) resource_version_ = rv;
+    for (const auto& [name, fn] : indexers_) {
+      Index& index = indices_[name];
+      if (old) index_remove(index, fn, key, *old);
+      if (packed) index_add(index, fn, key, *obj);
     }
-    return StoreChange{ChangeType::Deleted, old, std::move(obj)};
+    if (old_packed) packed_bytes_ -= old_packed->cbor.size();
+    if (packed) {
+      packed_bytes_ += packed->cbor.size();
+      items_.insert_or_assign(key, std::move(packed));
+    } else if (old_packed) {
+      items_.erase(key);
+    }
   }
-  if (old && !rv.empty() && resource_version_of(*old) == rv) return std::nullopt;
-  for (const auto& [name, fn] : indexers_) {
-    Index& index = indices_[name];
-    if (old) index_remove(index, fn, key, *old);
-    index_add(index, fn, key, *obj);
+  if (type == ChangeType::Deleted) {
+    hot_erase(key);
+    return StoreChange{ChangeType::Deleted, std::move(old), std::move(obj)};
   }
-  items_.insert_or_assign(key, obj);
+  hot_put(key, obj);
   return StoreChange{old ? ChangeType::Updated : ChangeType::Added, std::move(old), std::move(obj)};
 }
 

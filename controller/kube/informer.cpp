@@ -211,7 +211,9 @@ Result<Informer::ListResult> Informer::list_all() {
         if (!item.is_object()) continue;
         if (!item_kind.empty() && !item.contains("kind")) item["kind"] = item_kind;
         if (!api_version.empty() && !item.contains("apiVersion")) item["apiVersion"] = api_version;
-        out.items.push_back(prepare(std::move(item)));
+        prepare(item);
+        if (PackedPtr packed = pack_object(item)) out.items.push_back(std::move(packed));
+        item = json();  // the page's tree goes as its objects are packed
       }
     }
     auto meta = list.find("metadata");
@@ -236,9 +238,8 @@ void Informer::sync(ListResult&& listed) {
   const std::size_t objects = listed.items.size();
   {
     std::lock_guard<std::mutex> dispatching(dispatch_mu_);
-    const std::vector<StoreChange> changes =
-        store_.replace(std::move(listed.items), std::move(listed.resource_version));
-    for (const StoreChange& change : changes) dispatch(change);
+    store_.replace(std::move(listed.items), std::move(listed.resource_version),
+                   [this](const StoreChange& change) { dispatch(change); });
   }
   if (options_.observer != nullptr) options_.observer->on_list(options_.name, objects, listed.pages);
   {
@@ -294,13 +295,13 @@ Informer::WatchEnd Informer::watch_once(bool just_listed) {
   return WatchEnd::Closed;
 }
 
-ObjectPtr Informer::prepare(json&& obj) const {
+void Informer::prepare(json& obj) const {
   if (options_.transform) options_.transform(obj);
-  return std::make_shared<const json>(std::move(obj));
 }
 
 void Informer::handle_object_event(ChangeType type, json&& obj) {
-  ObjectPtr prepared = prepare(std::move(obj));
+  prepare(obj);
+  auto prepared = std::make_shared<const json>(std::move(obj));
   std::lock_guard<std::mutex> dispatching(dispatch_mu_);
   const std::optional<StoreChange> change = store_.apply(type, std::move(prepared));
   if (change) dispatch(*change);

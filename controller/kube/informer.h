@@ -145,7 +145,7 @@ class Informer {
   enum class WatchEnd { Stopped, Closed, ClosedEarly, Expired, ExpiredAtOnce, Error, Dropped };
 
   struct ListResult {
-    std::vector<ObjectPtr> items;
+    std::vector<PackedPtr> items;  // packed as each page arrives: see CacheStore
     std::string resource_version;
     int pages = 0;
   };
@@ -161,7 +161,8 @@ class Informer {
   // since a list.
   WatchEnd watch_once(bool just_listed);
   void handle_object_event(ChangeType type, json&& obj);
-  ObjectPtr prepare(json&& obj) const;
+  // Runs the transform.
+  void prepare(json& obj) const;
   // Calls the handlers for one change; dispatch_mu_ must be held.
   void dispatch(const StoreChange& change);
   void report_error(const char* verb, const Error& error) const;

@@ -377,7 +377,7 @@ TEST(CacheStore, ApplyUpsertsByKeyAndIgnoresARepeatedResourceVersion) {
   EXPECT_EQ(store.resource_version(), "3");
 }
 
-TEST(CacheStore, ObjectsAreSharedNotCopied) {
+TEST(CacheStore, HotObjectsAreSharedNotCopied) {
   CacheStore store;
   auto obj = std::make_shared<const json>(owned_pod("ml", "a", "1", "u1"));
   ASSERT_TRUE(store.apply(ChangeType::Added, obj));
@@ -385,6 +385,35 @@ TEST(CacheStore, ObjectsAreSharedNotCopied) {
   EXPECT_EQ(store.list().at(0).get(), obj.get());
   EXPECT_EQ(store.by_index(kNamespaceIndex, "ml").at(0).get(), obj.get());
   EXPECT_EQ(store.by_index(kOwnerUidIndex, "u1").at(0).get(), obj.get());
+}
+
+TEST(CacheStore, ObjectsOutsideTheHotSetAreKeptPackedAndDecodedWhole) {
+  CacheStore store(CacheStoreOptions{.hot_objects = 1});
+  json a = owned_pod("ml", "a", "1", "u1");
+  a["spec"]["numbers"] = {1, -2, 3.5, 1e300};
+  a["spec"]["text"] = "UTF-8 \u00e9\u4e2d \"quoted\"";
+  a["spec"]["nothing"] = nullptr;
+  auto first = std::make_shared<const json>(a);
+  ASSERT_TRUE(store.apply(ChangeType::Added, first));
+  ASSERT_TRUE(store.apply(ChangeType::Added, std::make_shared<const json>(pod("ml", "b", "2"))));
+  const ObjectPtr decoded = store.get("ml/a");  // b pushed a out of the hot set
+  ASSERT_NE(decoded, nullptr);
+  EXPECT_NE(decoded.get(), first.get());
+  EXPECT_EQ(*decoded, a);
+  EXPECT_EQ(store.get("ml/a").get(), decoded.get()) << "a read puts the object in the hot set";
+  EXPECT_LT(store.packed_bytes(), a.dump().size() + pod("ml", "b", "2").dump().size());
+  EXPECT_GT(store.packed_bytes(), 0u);
+}
+
+TEST(CacheStore, TheHotSetNeverServesAnOlderVersion) {
+  CacheStore store(CacheStoreOptions{.hot_objects = 4});
+  (void)store.apply(ChangeType::Added, std::make_shared<const json>(pod("ml", "a", "1")));
+  ASSERT_EQ(resource_version_of(*store.get("ml/a")), "1");
+  store.replace({std::make_shared<const json>(pod("ml", "a", "2"))}, "2");
+  EXPECT_EQ(resource_version_of(*store.get("ml/a")), "2");
+  (void)store.apply(ChangeType::Deleted, std::make_shared<const json>(pod("ml", "a", "3")));
+  EXPECT_EQ(store.get("ml/a"), nullptr);
+  EXPECT_EQ(store.packed_bytes(), 0u);
 }
 
 TEST(CacheStore, NamespaceAndOwnerIndexesFollowUpdatesDeletesAndReplace) {
