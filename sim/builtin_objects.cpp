@@ -126,6 +126,18 @@ void default_builtin(const ResourceInfo& info, json& obj) {
     if (spec.contains("template") && spec["template"].contains("spec")) {
       default_pod_spec(spec["template"]["spec"]);
     }
+  } else if (is(info, "apps", "replicasets")) {
+    json& spec = obj["spec"];
+    if (!spec.contains("replicas")) spec["replicas"] = 1;
+    if (spec.contains("template") && spec["template"].contains("spec")) {
+      default_pod_spec(spec["template"]["spec"]);
+    }
+  } else if (is(info, "", "persistentvolumeclaims")) {
+    // core/v1 SetDefaults_PersistentVolumeClaim and SetDefaults_PersistentVolumeClaimSpec.
+    if (!obj["spec"].contains("volumeMode")) obj["spec"]["volumeMode"] = "Filesystem";
+    if (!obj.contains("status") || !obj["status"].contains("phase")) {
+      obj["status"]["phase"] = "Pending";
+    }
   } else if (is(info, "apiextensions.k8s.io", "customresourcedefinitions")) {
     default_crd(obj);
   }
@@ -181,7 +193,9 @@ std::vector<FieldCause> validate_builtin(const ResourceInfo& info, const json& o
                                   "spec"});
       }
     }
-  } else if (is(info, "apps", "deployments")) {
+  } else if (is(info, "apps", "deployments") || is(info, "apps", "replicasets")) {
+    // ReplicaSets validate alike (apps/validation.go, wording included:
+    // ValidateReplicaSetSpec also says "empty selector is invalid for deployment").
     const json spec = obj.value("spec", json::object());
     if (!spec.contains("selector")) {
       errs.push_back(required("spec.selector"));
@@ -211,6 +225,19 @@ std::vector<FieldCause> validate_builtin(const ResourceInfo& info, const json& o
     }
     validate_containers(spec.value("template", json::object()).value("spec", json::object()),
                         "spec.template.spec", errs);
+  } else if (is(info, "", "persistentvolumeclaims")) {
+    // ValidatePersistentVolumeClaimSpec: what a claim cannot do without.
+    const json spec = obj.value("spec", json::object());
+    const json modes = spec.value("accessModes", json::array());
+    if (!modes.is_array() || modes.empty()) {
+      errs.push_back(FieldCause{"FieldValueRequired",
+                                "Required value: at least 1 access mode is required",
+                                "spec.accessModes"});
+    }
+    const json requests = spec.value("resources", json::object()).value("requests", json::object());
+    if (!requests.is_object() || !requests.contains("storage")) {
+      errs.push_back(required("spec.resources[storage]"));
+    }
   } else if (is(info, "", "services")) {
     const json ports = obj.value("spec", json::object()).value("ports", json::array());
     for (size_t i = 0; i < ports.size(); ++i) {

@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "sim/apiserver.h"
+#include "sim/cluster.h"
+#include "sim/cluster_config.h"
 #include "sim/http_server.h"
 #include "sim/kubeconfig.h"
 #include "sim/names.h"
@@ -71,7 +73,9 @@ int main(int argc, char** argv) {
       "  kubesim --listen 127.0.0.1:0 --kubeconfig-out /tmp/kubesim.kubeconfig --tls --token s3cret\n"
       "  KUBECONFIG=/tmp/kubesim.kubeconfig kubectl get namespaces\n\n"
       "Admin endpoints (same port, same auth): GET/PUT/DELETE /kubesim/faults, "
-      "POST /kubesim/compact[?resourceVersion=N], POST /kubesim/drop-watches, GET /kubesim/stats."};
+      "POST /kubesim/compact[?resourceVersion=N], POST /kubesim/drop-watches, GET /kubesim/stats; "
+      "with --cluster also GET /kubesim/cluster (nodes, pods, sim time) and GET /kubesim/work "
+      "(checkpoints and lost work per pod)."};
   std::string listen = "127.0.0.1:0";
   std::string kubeconfig_out;
   bool tls = false;
@@ -84,6 +88,9 @@ int main(int argc, char** argv) {
   uint64_t seed = 1;
   int threads = 2;
   std::string audit_log;
+  std::string cluster_file;
+  double time_scale = 1;
+  int pod_network_octet = 1;
 
   app.add_option("--listen", listen,
                  "Address and port to serve on, HOST:PORT; port 0 picks a free port, printed on "
@@ -121,6 +128,22 @@ int main(int argc, char** argv) {
                "in-stream ERROR event (the real server with its watch cache does the latter)");
   app.add_option("--seed", seed, "Seed for fault injection and watch timeouts")
       ->capture_default_str();
+  app.add_option("--cluster", cluster_file,
+                 "Run a simulated cluster described by this YAML file (node pools, spot "
+                 "interruptions, seed; see docs/cluster-file.md and sim/examples/): nodes, a "
+                 "scheduler, a kubelet, Deployment/ReplicaSet/Endpoints controllers and model "
+                 "servers on 127.x addresses. Without it kubesim is an API server only");
+  app.add_option("--time-scale", time_scale,
+                 "Sim seconds per real second for every delay the simulated cluster makes "
+                 "(container startup, work, interruption notices); object timestamps stay real, "
+                 "so give a controller under test the same factor")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--pod-network", pod_network_octet,
+                 "With --cluster: pods get addresses from 127.N.0.0/16 and their model servers "
+                 "listen there; give two kubesims on one machine different N")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 254));
   app.add_option("--audit-log", audit_log,
                  "Append one JSON line per write request (create, update, patch, delete) to "
                  "this file: time with microseconds, verb, resource, subresource, namespace, "
@@ -163,6 +186,23 @@ int main(int argc, char** argv) {
       return 2;
     }
     api->faults().add_rule(*rule);
+  }
+
+  std::unique_ptr<kubesim::Cluster> cluster;
+  if (!cluster_file.empty()) {
+    auto config = kubesim::load_cluster_config(cluster_file);
+    if (!config) {
+      std::cerr << "kubesim: --cluster: " << config.error() << std::endl;
+      return 2;
+    }
+    kubesim::ClusterOptions copts;
+    copts.time_scale = time_scale;
+    copts.pod_network_octet = pod_network_octet;
+    cluster = std::make_unique<kubesim::Cluster>(*api, std::move(*config), copts);
+    if (auto started = cluster->start(); !started) {
+      std::cerr << "kubesim: --cluster: " << started.error().message << std::endl;
+      return 1;
+    }
   }
 
   kubesim::HttpServerOptions http;
@@ -216,6 +256,7 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &sig);
   log_info("\"Shutting down\" signal=" + std::to_string(sig));
   server.stop();
+  cluster.reset();
   api.reset();
   return 0;
 }

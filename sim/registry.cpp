@@ -55,6 +55,11 @@ std::vector<ResourceInfo> builtin_resources() {
   out.push_back(builtin("", "v1", "endpoints", "Endpoints", "endpoints", true, {"ep"}));
   out.push_back(builtin("", "v1", "configmaps", "ConfigMap", "configmap", true, {"cm"}));
 
+  auto pvc = builtin("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim",
+                     "persistentvolumeclaim", true, {"pvc"});
+  pvc.has_status = true;
+  out.push_back(pvc);
+
   auto secret = builtin("", "v1", "secrets", "Secret", "secret", true);
   secret.selectable_fields = {"type"};
   out.push_back(secret);
@@ -80,6 +85,12 @@ std::vector<ResourceInfo> builtin_resources() {
   deploy.scale = ScaleSubresource{".spec.replicas", ".status.replicas", ".status.selector"};
   deploy.categories = {"all"};
   out.push_back(deploy);
+
+  auto rs = builtin("apps", "v1", "replicasets", "ReplicaSet", "replicaset", true, {"rs"});
+  rs.has_status = true;
+  rs.scale = ScaleSubresource{".spec.replicas", ".status.replicas", ".status.selector"};
+  rs.categories = {"all"};
+  out.push_back(rs);
 
   out.push_back(builtin("coordination.k8s.io", "v1", "leases", "Lease", "lease", true));
 

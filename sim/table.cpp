@@ -561,6 +561,52 @@ Row print_config_map(const json& o, Clock::time_point now) {
           nullptr};
 }
 
+// helper.GetAccessModesAsString: abbreviations in a fixed order, duplicates dropped.
+std::string access_modes(const json& obj, std::string_view dotted) {
+  std::set<std::string> have;
+  for (const json& m : items(obj, dotted)) {
+    if (m.is_string()) {
+      have.insert(m.get<std::string>());
+    }
+  }
+  static const std::pair<const char*, const char*> kAbbreviations[] = {
+      {"ReadWriteOnce", "RWO"},
+      {"ReadOnlyMany", "ROX"},
+      {"ReadWriteMany", "RWX"},
+      {"ReadWriteOncePod", "RWOP"}};
+  std::vector<std::string> out;
+  for (const auto& [mode, short_name] : kAbbreviations) {
+    if (have.count(mode)) {
+      out.push_back(short_name);
+    }
+  }
+  return join(out, ",");
+}
+
+// printPersistentVolumeClaim: capacity and access modes only once bound.
+Row print_persistent_volume_claim(const json& o, Clock::time_point now) {
+  std::string phase = text(o, "status.phase");
+  if (at(o, "metadata.deletionTimestamp").is_string()) {
+    phase = "Terminating";
+  }
+  std::string capacity, modes;
+  if (!text(o, "spec.volumeName").empty()) {
+    capacity = text(o, "status.capacity.storage");
+    modes = access_modes(o, "status.accessModes");
+  }
+  // GetPersistentVolumeClaimClass: the beta annotation wins over the field.
+  const json& beta_class = at(o, "metadata.annotations");
+  std::string storage_class = text(o, "spec.storageClassName");
+  if (beta_class.is_object() && beta_class.contains("volume.beta.kubernetes.io/storage-class")) {
+    storage_class = beta_class.value("volume.beta.kubernetes.io/storage-class", "");
+  }
+  std::string attributes_class = text(o, "spec.volumeAttributesClassName");
+  return {{text(o, "metadata.name"), phase, text(o, "spec.volumeName"), capacity, modes,
+           storage_class, attributes_class.empty() ? "<unset>" : attributes_class, age(o, now),
+           text(o, "spec.volumeMode", "<unset>")},
+          nullptr};
+}
+
 Row print_secret(const json& o, Clock::time_point now) {
   return {{text(o, "metadata.name"), text(o, "type"), static_cast<long long>(count(o, "data")),
            age(o, now)},
@@ -749,6 +795,22 @@ const std::map<std::string, Printer>& builtin_printers() {
       {"configmaps",
        {{name_column(), col("Data", "Data contains the configuration data."), age_column()},
         print_config_map}},
+      {"persistentvolumeclaims",
+       {{name_column(),
+         col("Status", "phase represents the current phase of PersistentVolumeClaim."),
+         col("Volume",
+             "volumeName is the binding reference to the PersistentVolume backing this claim."),
+         col("Capacity", "capacity represents the actual resources of the underlying volume."),
+         col("Access Modes",
+             "accessModes contains the actual access modes the volume backing the PVC has. More "
+             "info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#access-modes-1"),
+         col("StorageClass", "StorageClass of the pvc"),
+         col("VolumeAttributesClass", "VolumeAttributesClass of the pvc"), age_column(),
+         col("VolumeMode",
+             "volumeMode defines what type of volume is required by the claim. Value of "
+             "Filesystem is implied when not included in claim spec.",
+             1)},
+        print_persistent_volume_claim}},
       {"secrets",
        {{name_column(), col("Type", "Used to facilitate programmatic handling of secret data."),
          col("Data", "Data contains the secret data."), age_column()},
