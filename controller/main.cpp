@@ -1,5 +1,6 @@
 // frugal-controller: the Frugal manager. See `frugal-controller --help`.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <iostream>
@@ -9,6 +10,7 @@
 #include "controller/kube/config.h"
 #include "controller/kube/log.h"
 #include "controller/manager.h"
+#include "reconcilers/pricebook.h"
 
 namespace {
 
@@ -30,6 +32,8 @@ int main(int argc, char** argv) {
   int burst = 30, concurrency = 1;
   std::string log_format = "text", log_level = "info";
   bool echo = false;
+  double time_scale = 1;
+  std::vector<std::string> controllers = {"pricebook"};
 
   app.add_option("--kubeconfig", kubeconfig,
                  "Path to a kubeconfig; overrides $KUBECONFIG and in-cluster config");
@@ -81,6 +85,18 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--log-level", log_level, "error, info, debug or trace (or 0-3)")
       ->capture_default_str();
+  app.add_option("--time-scale", time_scale,
+                 "Simulation only: sim seconds per real second, the same factor kubesim "
+                 "--time-scale was given, so that costs, deadlines and timers agree with the "
+                 "simulated cluster. Leave at 1 on a real cluster")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--controllers", controllers,
+                 "Controllers to run, comma-separated: pricebook (PriceBook status and node "
+                 "prices), or none. Each needs its CRDs installed (crds/)")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(CLI::IsMember({"pricebook", "none"}));
   app.add_flag("--enable-echo-controller", echo,
                "Test only: run a trivial ConfigMap reconciler that annotates ConfigMaps labelled "
                "frugal.dev/echo=true with a digest of their data");
@@ -113,6 +129,7 @@ int main(int argc, char** argv) {
   opts.leader_election_id = le_id;
   opts.identity = le_identity;
   opts.concurrency = concurrency;
+  opts.time_scale = time_scale;
   auto secs = [](double s) {
     return std::chrono::duration_cast<frugal::Clock::Duration>(std::chrono::duration<double>(s));
   };
@@ -145,6 +162,12 @@ int main(int argc, char** argv) {
     auto& loop = manager.add_controller("echo", *echo_reconciler);
     manager.enqueue_own(loop, cms);
   }
+  auto enabled = [&](const std::string& name) {
+    return std::find(controllers.begin(), controllers.end(), name) != controllers.end();
+  };
+  std::unique_ptr<frugal::reconcilers::PriceBookReconciler> pricebook_reconciler;
+  if (enabled("pricebook"))
+    pricebook_reconciler = frugal::reconcilers::add_pricebook_controller(manager);
   frugal::log::info("Starting manager", {{"server", rest->server},
                                          {"namespace", ns.empty() ? "<all>" : ns},
                                          {"leaderElection", leader_elect}});

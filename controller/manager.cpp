@@ -50,8 +50,24 @@ Manager::Manager(ManagerOptions options, kube::RestConfig rest)
   runtime_metrics_->set_leader(!options_.leader_elect);
 }
 
+kube::EventRecorder& Manager::events() {
+  std::lock_guard lock(events_mu_);
+  if (!events_) {
+    event_sink_ = kube::make_client_event_sink(*client_);
+    kube::EventRecorderOptions o;
+    o.source = {"frugal-controller", options_.identity, ""};
+    o.clock = &clock_;
+    events_ = std::make_unique<kube::EventRecorder>(*event_sink_, o);
+  }
+  return *events_;
+}
+
 Manager::~Manager() {
   stop_controllers();
+  {
+    std::lock_guard lock(events_mu_);
+    if (events_) events_->stop();
+  }
   if (elector_) elector_->stop();
   for (auto& [name, e] : informers_) e.informer->stop();
 }
@@ -137,8 +153,8 @@ ManagerExit Manager::run(const std::atomic<bool>& stop) {
     metrics_endpoint_ = std::make_unique<metrics::HttpEndpoint>(
         host, port, metrics::EndpointHandlers{[this] { return registry_.expose(); }, {}, {}});
     if (auto ok = metrics_endpoint_->start(); !ok) {
-      log::error("Could not serve metrics", {{"address", options_.metrics_bind_address},
-                                              {"err", ok.error()}});
+      log::error("Could not serve metrics",
+                 {{"address", options_.metrics_bind_address}, {"err", ok.error()}});
       return ManagerExit::StartFailed;
     }
     log::info("Serving metrics", {{"address", host + ":" + std::to_string(metrics_port())}});
@@ -149,7 +165,9 @@ ManagerExit Manager::run(const std::atomic<bool>& stop) {
         metrics::EndpointHandlers{
             {},
             [this] { return lost_lease_ ? std::string("leader election lost") : std::string{}; },
-            [this] { return synced_ ? std::string{} : std::string("informer caches not synced"); }});
+            [this] {
+              return synced_ ? std::string{} : std::string("informer caches not synced");
+            }});
     if (auto ok = health_endpoint_->start(); !ok) {
       log::error("Could not serve health probes",
                  {{"address", options_.health_probe_bind_address}, {"err", ok.error()}});
@@ -215,8 +233,13 @@ ManagerExit Manager::run(const std::atomic<bool>& stop) {
     std::this_thread::sleep_for(kPollInterval);
   }
   const bool lease_lost = lost_lease_ && !stop;
-  // 4. Drain: controllers first (in-flight reconciles finish), then release the lease.
+  // 4. Drain: controllers first (in-flight reconciles finish), their last
+  // Events, then release the lease.
   stop_controllers();
+  {
+    std::lock_guard lock(events_mu_);
+    if (events_) events_->stop();
+  }
   if (elector_) {
     lost_lease_ = false;  // our own release is not a loss
     elector_->stop();

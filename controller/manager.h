@@ -8,11 +8,13 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "controller/kube/client.h"
 #include "controller/kube/controller_loop.h"
+#include "controller/kube/events.h"
 #include "controller/kube/informer.h"
 #include "controller/kube/leader_election.h"
 #include "controller/kube/lister_watcher.h"
@@ -23,9 +25,9 @@
 namespace frugal {
 
 struct ManagerOptions {
-  std::string namespace_scope;  // empty: all namespaces
-  std::string metrics_bind_address = ":8080";         // "0" disables
-  std::string health_probe_bind_address = ":8081";    // "0" disables
+  std::string namespace_scope;                      // empty: all namespaces
+  std::string metrics_bind_address = ":8080";       // "0" disables
+  std::string health_probe_bind_address = ":8081";  // "0" disables
   bool leader_elect = false;
   std::string leader_election_namespace = "default";
   std::string leader_election_id = "frugal-controller-leader";
@@ -36,6 +38,11 @@ struct ManagerOptions {
   std::chrono::seconds cache_sync_timeout{120};
   kube::LeaderElectionConfig leader_election;  // durations; identity/callbacks are set by run()
   const Clock* clock = nullptr;
+  // Simulation only (kubesim --time-scale): sim seconds per real second.
+  // Reconcilers multiply durations they measure (costs, deadlines, runtime
+  // limits) and divide timers they set by it, so they agree with a
+  // time-scaled simulated cluster. Always 1 against a real cluster.
+  double time_scale = 1.0;
 };
 
 // Exit codes of run().
@@ -50,7 +57,12 @@ class Manager {
 
   kube::Client& client() { return *client_; }
   metrics::Registry& registry() { return registry_; }
+  const ManagerOptions& options() const { return options_; }
+  const Clock& clock() const { return clock_; }
   RuntimeMetrics& runtime_metrics() { return *runtime_metrics_; }
+  // Events reported as component "frugal-controller", instance = identity;
+  // aggregated and rate-limited per object (see kube/events.h).
+  kube::EventRecorder& events();
 
   // The shared informer for a resource (scoped to --namespace when the
   // resource is namespaced), created on first use and started by run().
@@ -87,6 +99,9 @@ class Manager {
   metrics::Registry registry_;
   std::unique_ptr<RuntimeMetrics> runtime_metrics_;
   std::unique_ptr<kube::Client> client_;
+  std::unique_ptr<kube::EventSink> event_sink_;
+  std::unique_ptr<kube::EventRecorder> events_;
+  std::mutex events_mu_;
   std::map<std::string, InformerEntry> informers_;
   std::vector<std::unique_ptr<kube::ControllerLoop>> controllers_;
   std::unique_ptr<metrics::HttpEndpoint> metrics_endpoint_;

@@ -23,7 +23,7 @@ start_controller() {
   hport=$(free_port)
   "$BIN/frugal-controller" --kubeconfig "$KUBECONFIG" \
     --metrics-bind-address "127.0.0.1:$mport" --health-probe-bind-address "127.0.0.1:$hport" \
-    --enable-echo-controller "$@" >"$E2E_TMP/$name.out" 2>"$E2E_TMP/$name.log" &
+    --enable-echo-controller --controllers none "$@" >"$E2E_TMP/$name.out" 2>"$E2E_TMP/$name.log" &
   local pid=$!
   E2E_PIDS+=($pid)
   printf -v "${name}_PID" '%s' "$pid"

@@ -26,7 +26,7 @@ LE=(--leader-elect --leader-election-lease-duration "$LEASE_DURATION" --leader-e
   --leader-election-retry-period 0.5)
 start_replica() {
   local name=$1
-  "$BIN/frugal-controller" --kubeconfig "$KUBECONFIG" --enable-echo-controller "${LE[@]}" \
+  "$BIN/frugal-controller" --kubeconfig "$KUBECONFIG" --enable-echo-controller --controllers none "${LE[@]}" \
     --leader-election-identity "$name" --metrics-bind-address "127.0.0.1:$(free_port)" \
     --health-probe-bind-address "127.0.0.1:$(free_port)" >"$E2E_TMP/$name.out" 2>"$E2E_TMP/$name.log" &
   E2E_PIDS+=($!)
