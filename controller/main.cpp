@@ -10,7 +10,9 @@
 #include "controller/kube/config.h"
 #include "controller/kube/log.h"
 #include "controller/manager.h"
+#include "reconcilers/cost_metrics.h"
 #include "reconcilers/pricebook.h"
+#include "reconcilers/trainingjob.h"
 
 namespace {
 
@@ -33,7 +35,7 @@ int main(int argc, char** argv) {
   std::string log_format = "text", log_level = "info";
   bool echo = false;
   double time_scale = 1;
-  std::vector<std::string> controllers = {"pricebook"};
+  std::vector<std::string> controllers = {"pricebook", "trainingjob"};
 
   app.add_option("--kubeconfig", kubeconfig,
                  "Path to a kubeconfig; overrides $KUBECONFIG and in-cluster config");
@@ -93,10 +95,11 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--controllers", controllers,
                  "Controllers to run, comma-separated: pricebook (PriceBook status and node "
-                 "prices), or none. Each needs its CRDs installed (crds/)")
+                 "prices), trainingjob (TrainingJobs on spot with checkpoint recovery, and the "
+                 "cost metrics), or none. Each needs its CRDs installed (crds/)")
       ->delimiter(',')
       ->capture_default_str()
-      ->check(CLI::IsMember({"pricebook", "none"}));
+      ->check(CLI::IsMember({"pricebook", "trainingjob", "none"}));
   app.add_flag("--enable-echo-controller", echo,
                "Test only: run a trivial ConfigMap reconciler that annotates ConfigMaps labelled "
                "frugal.dev/echo=true with a digest of their data");
@@ -166,8 +169,14 @@ int main(int argc, char** argv) {
     return std::find(controllers.begin(), controllers.end(), name) != controllers.end();
   };
   std::unique_ptr<frugal::reconcilers::PriceBookReconciler> pricebook_reconciler;
-  if (enabled("pricebook"))
+  if (enabled("pricebook")) {
     pricebook_reconciler = frugal::reconcilers::add_pricebook_controller(manager);
+  }
+  std::unique_ptr<frugal::reconcilers::TrainingJobReconciler> trainingjob_reconciler;
+  if (enabled("trainingjob")) {
+    trainingjob_reconciler = frugal::reconcilers::add_trainingjob_controller(manager);
+    frugal::reconcilers::add_cost_metrics(manager);
+  }
   frugal::log::info("Starting manager", {{"server", rest->server},
                                          {"namespace", ns.empty() ? "<all>" : ns},
                                          {"leaderElection", leader_elect}});

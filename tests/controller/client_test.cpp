@@ -757,6 +757,10 @@ TEST(ClientWatch, StopsPromptlyWhenStopIsSet) {
   Client client(sim.config(), {.observer = &obs});
   WatchRunner watch(client, kConfigMaps, {}, [](const WatchEvent&) { return false; }, 50ms);
   ASSERT_TRUE(eventually([&] { return sim.api.active_watches() == 1; }));
+  // An event through the stream proves the client has the answer's headers
+  // (on a loaded machine the server may register the watch well before).
+  ASSERT_TRUE(sim.api.create("", "v1", "configmaps", "default", config_map("seen")));
+  ASSERT_TRUE(eventually([&] { return !watch.events().empty(); }));
 
   const auto start = std::chrono::steady_clock::now();
   watch.stop();

@@ -15,22 +15,14 @@
 #include "sim/apiserver.h"
 #include "sim/cluster_config.h"
 #include "sim/http_server.h"
+#include "tests/support/frugal_kubesim.h"
 
 namespace frugal::reconcilers {
 namespace {
 
-const std::string kRoot = std::string(__FILE__).substr(0, std::string(__FILE__).rfind("/tests/"));
-constexpr auto kLimit = std::chrono::seconds(30);
+using testing::eventually;
 
-template <class Pred>
-bool eventually(Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + kLimit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
-}
+const std::string& kRoot = testing::kRepoRoot;
 
 class PriceBookControllerTest : public ::testing::Test {
  protected:
@@ -38,14 +30,8 @@ class PriceBookControllerTest : public ::testing::Test {
     server_ = std::make_unique<kubesim::HttpServer>(
         kubesim::HttpServerOptions{}, [this](const kubesim::Request& r) { return api_.handle(r); });
     ASSERT_TRUE(server_->start());
-    for (const char* file : {"/crds/pricebook.yaml", "/crds/trainingjob.yaml"}) {
-      auto docs = yaml_file_to_json(kRoot + file);
-      ASSERT_TRUE(docs) << docs.error();
-      for (const auto& d : *docs) {
-        auto r = api_.create("apiextensions.k8s.io", "v1", "customresourcedefinitions", "", d);
-        ASSERT_TRUE(r) << r.error().message;
-      }
-    }
+    testing::install_frugal_crds(api_);
+    if (HasFatalFailure()) return;
     auto demo = kubesim::load_cluster_config(kRoot + "/sim/examples/demo.yaml");
     ASSERT_TRUE(demo) << demo.error();
     for (const auto& pool : demo->pools) {
