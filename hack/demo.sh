@@ -20,7 +20,10 @@ DEMO_LIMIT=${DEMO_LIMIT:-600}  # real seconds before the demo gives up waiting
 hack/install-deps.sh
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target kubesim frugal-controller
-BIN=$ROOT/$BUILD_DIR/bin
+case "$BUILD_DIR" in
+  /*) BIN=$BUILD_DIR/bin ;;
+  *) BIN=$ROOT/$BUILD_DIR/bin ;;
+esac
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -99,7 +102,7 @@ while ! finished; do
   table=$(k get trainingjobs -o wide 2>&1)
   nodes=$(k get nodes -L karpenter.sh/capacity-type --no-headers 2>&1 | awk '{printf "%s(%s) ", $1, $NF}')
   spend=$(curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^frugal_cost_usd_total/ {s += $NF} END {printf "%.2f", s}')
-  clear 2>/dev/null || true
+  [[ -t 1 ]] && clear
   echo "Frugal demo — sim time x$TIME_SCALE, $((SECONDS - start)) s real — Ctrl-C to stop"
   echo
   echo "$table"

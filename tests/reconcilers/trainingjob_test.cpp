@@ -14,11 +14,15 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <thread>
 
 #include "common/yaml_json.h"
 #include "reconcilers/conditions.h"
+#include "reconcilers/cost_metrics.h"
 #include "reconcilers/pricebook.h"
 #include "sim/apiserver.h"
 #include "sim/cluster.h"
@@ -265,6 +269,7 @@ class TrainingJobControllerTest : public ::testing::Test {
     manager_ = std::make_unique<Manager>(options, rest);
     pricebook_ = add_pricebook_controller(*manager_);
     reconciler_ = add_trainingjob_controller(*manager_);
+    add_cost_metrics(*manager_);
     runner_ = std::thread([this] { manager_->run(stop_); });
   }
 
@@ -630,6 +635,38 @@ TEST_F(TrainingJobControllerTest, MaxRuntimeFailsARunawayJobAndTheTtlDeletesItWi
   // it (their cost finalizers released, nothing left hanging).
   ASSERT_TRUE(eventually([&] { return !job_exists("runaway") && pods_of("runaway") == 0; }))
       << status("runaway").dump() << " pods left: " << pods_of("runaway");
+}
+
+// The cost metrics a finished job leaves, scraped as Prometheus would, pass
+// promtool's checks of the exposition format and naming conventions.
+TEST_F(TrainingJobControllerTest, CostMetricsOfAFinishedJobPassPromtool) {
+  create(job("metered", 1, 300));
+  ASSERT_TRUE(eventually([&] { return phase("metered") == "Succeeded"; }))
+      << status("metered").dump();
+  const std::string metrics = manager_->registry().expose();
+  EXPECT_NE(metrics.find("frugal_cost_usd_total{capacity_type=\"spot\",kind=\"TrainingJob\","
+                         "name=\"metered\""),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("frugal_trainingjobs{namespace=\"default\",phase=\"Succeeded\"} 1"),
+            std::string::npos);
+  if (std::system("command -v promtool >/dev/null 2>&1") != 0) {
+    GTEST_FAIL() << "promtool missing: hack/install-deps.sh installs the prometheus package";
+  }
+  const std::string file = ::testing::TempDir() + "/frugal-metrics.txt";
+  {
+    std::ofstream out(file);
+    out << metrics;
+  }
+  const std::string cmd = "promtool check metrics < " + file + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string said;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p) != nullptr) said += buf;
+  const int rc = pclose(p);
+  EXPECT_EQ(rc, 0) << said;
+  EXPECT_EQ(said, "") << "promtool's complaints";
 }
 
 }  // namespace
