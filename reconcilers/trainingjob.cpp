@@ -279,8 +279,49 @@ std::optional<SpecProblem> validate_spec(const json& job) {
   return std::nullopt;
 }
 
+bool auto_tolerated(const std::string& taint_key, const policy::PriceBook& book,
+                    const policy::Resources& per_worker) {
+  if (taint_key == policy::kGpuResource && per_worker.gpus > 0) return true;
+  for (const auto& rule : book.capacity_type_labels) {
+    if (rule.key == taint_key) return true;
+  }
+  return false;
+}
+
+std::string untolerated_taint(const json& node, const json& tolerations,
+                              const policy::PriceBook& book, const policy::Resources& per_worker) {
+  const json& taints = at(at(node, "spec"), "taints");
+  if (!taints.is_array()) return {};
+  for (const json& t : taints) {
+    const std::string key = str(t, "key");
+    const std::string effect = str(t, "effect");
+    if (effect != "NoSchedule" && effect != "NoExecute") continue;
+    if (std::find(book.interruption_taints.begin(), book.interruption_taints.end(), key) !=
+        book.interruption_taints.end()) {
+      continue;
+    }
+    if (auto_tolerated(key, book, per_worker)) continue;
+    bool tolerated = false;
+    if (tolerations.is_array()) {
+      for (const json& tol : tolerations) {
+        const std::string op = str(tol, "operator").empty() ? "Equal" : str(tol, "operator");
+        const std::string tol_effect = str(tol, "effect");
+        if (!tol_effect.empty() && tol_effect != effect) continue;
+        if (op == "Exists") {
+          tolerated = str(tol, "key").empty() || str(tol, "key") == key;
+        } else {
+          tolerated = str(tol, "key") == key && str(tol, "value") == str(t, "value");
+        }
+        if (tolerated) break;
+      }
+    }
+    if (!tolerated) return key;
+  }
+  return {};
+}
+
 GangPlacement gang_placement(const policy::PoolChoice& choice, const std::vector<json>& pool_nodes,
-                             const policy::PriceBook& book) {
+                             const policy::PriceBook& book, const policy::Resources& per_worker) {
   GangPlacement g;
   g.instance_type = choice.instance_type;
   g.capacity_type = std::string(policy::to_string(choice.capacity_type));
@@ -320,10 +361,7 @@ GangPlacement gang_placement(const policy::PoolChoice& choice, const std::vector
       const std::string key = str(t, "key");
       const std::string effect = str(t, "effect");
       if (key.empty() || (effect != "NoSchedule" && effect != "NoExecute")) continue;
-      if (std::find(book.interruption_taints.begin(), book.interruption_taints.end(), key) !=
-          book.interruption_taints.end()) {
-        continue;
-      }
+      if (!auto_tolerated(key, book, per_worker)) continue;
       json toleration = {{"key", key}, {"operator", "Exists"}, {"effect", effect}};
       if (std::find(g.tolerations.begin(), g.tolerations.end(), toleration) ==
           g.tolerations.end()) {
@@ -793,8 +831,12 @@ void TrainingJobReconciler::admit(Pass& p) {
   // its pods being deleted, are on their way out and do not count.
   std::vector<policy::PlacementNode> nodes;
   std::map<std::string, kube::ObjectPtr> node_objects;
+  const json& tolerations = at(at(at(at(p.job, "spec"), "template"), "spec"), "tolerations");
   for (const kube::ObjectPtr& node : in_.nodes.store().list()) {
     const std::string name = name_of(*node);
+    // A node whose taints the workers do not tolerate is not theirs, however
+    // cheap (a CPU job stays off GPU nodes tainted for GPU work).
+    if (!untolerated_taint(*node, tolerations, p.book, *requests).empty()) continue;
     std::vector<policy::Resources> bound;
     for (const kube::ObjectPtr& pod : in_.pods.store().by_index(kPodsByNodeIndex, name)) {
       if (policy::pod_is_terminal(*pod)) continue;
@@ -835,7 +877,7 @@ void TrainingJobReconciler::admit(Pass& p) {
     auto it = node_objects.find(n);
     if (it != node_objects.end()) pool_nodes.push_back(*it->second);
   }
-  p.placement = gang_placement(*choice, pool_nodes, p.book);
+  p.placement = gang_placement(*choice, pool_nodes, p.book, gang.per_worker);
   p.create = true;
   for (int r = 0; r < p.workers; ++r) p.ranks.insert(r);
   p.status["capacityType"] = p.placement.capacity_type;
@@ -990,7 +1032,9 @@ void TrainingJobReconciler::decide(Pass& p) {
                   false);
         admit(p);
       } else {
-        p.placement = gang_placement(choice, pool_nodes, p.book);
+        policy::Resources per_worker;
+        if (auto r = policy::pod_requests(at(at(p.job, "spec"), "template"))) per_worker = *r;
+        p.placement = gang_placement(choice, pool_nodes, p.book, per_worker);
         p.create = true;
         p.ranks = gang.missing_ranks;
       }

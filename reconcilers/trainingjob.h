@@ -127,15 +127,31 @@ struct SpecProblem {
 };
 std::optional<SpecProblem> validate_spec(const kube::json& job);
 
+// Taints Frugal tolerates for its workers without the template saying so:
+// a capacity-type taint (its key is one of the PriceBook's capacity-type
+// labels, e.g. AKS's kubernetes.azure.com/scalesetpriority=spot), and the
+// taint named after an extended resource the worker requests (what the
+// ExtendedResourceToleration admission plugin adds: nvidia.com/gpu for GPU
+// workers). Any other taint keeps workers off unless the template tolerates it.
+bool auto_tolerated(const std::string& taint_key, const policy::PriceBook& book,
+                    const policy::Resources& per_worker);
+
+// The first NoSchedule/NoExecute taint of `node` that keeps the workers off:
+// neither an interruption taint (those nodes are skipped as interrupting),
+// nor auto-tolerated, nor tolerated by `tolerations` (the template's, as in
+// v1 ToleratesTaint). Empty when the workers may go there.
+std::string untolerated_taint(const kube::json& node, const kube::json& tolerations,
+                              const policy::PriceBook& book, const policy::Resources& per_worker);
+
 // Where the chosen pool's nodes are, as node-affinity expressions and the
 // tolerations they need: instance type In [type]; the capacity-type label
 // rule the nodes matched (key In [value]), or for on-demand nodes carrying
 // no capacity label, key NotIn spotValues for every rule; and each
-// NoSchedule/NoExecute taint of the nodes except interruption taints, as
+// auto-tolerated NoSchedule/NoExecute taint of the nodes, as
 // {key, operator: Exists, effect}.
 GangPlacement gang_placement(const policy::PoolChoice& choice,
                              const std::vector<kube::json>& pool_nodes,
-                             const policy::PriceBook& book);
+                             const policy::PriceBook& book, const policy::Resources& per_worker);
 
 // What the current attempt's pods say, in order of precedence.
 enum class GangState {

@@ -136,7 +136,9 @@ TEST(TrainingJobHelpers, PlacementSelectsThePoolsLabelsAndToleratesItsTaintsButN
     "spec": {"taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
                         {"key": "karpenter.sh/disrupted", "effect": "NoSchedule"},
                         {"key": "soft", "effect": "PreferNoSchedule"}]}})");
-  GangPlacement g = gang_placement(spot, {node}, book);
+  policy::Resources gpu_worker;
+  gpu_worker.gpus = 1;
+  GangPlacement g = gang_placement(spot, {node}, book, gpu_worker);
   EXPECT_EQ(g.capacity_type, "spot");
   ASSERT_EQ(g.match_expressions.size(), 2u);
   EXPECT_EQ(g.match_expressions[0],
@@ -155,11 +157,49 @@ TEST(TrainingJobHelpers, PlacementSelectsThePoolsLabelsAndToleratesItsTaintsButN
   od.capacity_type = policy::CapacityType::kOnDemand;
   json plain = {{"metadata",
                  {{"name", "p"}, {"labels", {{"node.kubernetes.io/instance-type", "g5.xlarge"}}}}}};
-  g = gang_placement(od, {plain}, book);
+  g = gang_placement(od, {plain}, book, gpu_worker);
   ASSERT_EQ(g.match_expressions.size(), 1u + 4u);
   EXPECT_EQ(g.match_expressions[1]["operator"], "NotIn");
   EXPECT_EQ(g.match_expressions[1]["key"], "karpenter.sh/capacity-type");
   EXPECT_EQ(g.match_expressions[1]["values"], json::array({"spot"}));
+}
+
+TEST(TrainingJobHelpers, WorkersStayOffNodesWithTaintsTheyDoNotTolerate) {
+  const policy::PriceBook book = policy::default_price_book();
+  const json gpu_node = json::parse(R"({"metadata": {"name": "g"},
+    "spec": {"taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]}})");
+  const json aks_spot = json::parse(R"({"metadata": {"name": "a"},
+    "spec": {"taints": [{"key": "kubernetes.azure.com/scalesetpriority", "value": "spot",
+                         "effect": "NoSchedule"}]}})");
+  const json team_node = json::parse(R"({"metadata": {"name": "t"},
+    "spec": {"taints": [{"key": "team", "value": "vision", "effect": "NoExecute"},
+                        {"key": "soft", "effect": "PreferNoSchedule"}]}})");
+  policy::Resources cpu_worker;
+  cpu_worker.cpu_milli = 1000;
+  policy::Resources gpu_worker = cpu_worker;
+  gpu_worker.gpus = 1;
+  const json none = json::array();
+  EXPECT_EQ(untolerated_taint(gpu_node, none, book, cpu_worker), "nvidia.com/gpu")
+      << "a CPU worker stays off GPU nodes";
+  EXPECT_EQ(untolerated_taint(gpu_node, none, book, gpu_worker), "")
+      << "a GPU worker gets the GPU taint tolerated (ExtendedResourceToleration)";
+  EXPECT_EQ(untolerated_taint(aks_spot, none, book, cpu_worker), "")
+      << "capacity-type taints are Frugal's business";
+  EXPECT_EQ(untolerated_taint(team_node, none, book, cpu_worker), "team");
+  EXPECT_EQ(untolerated_taint(team_node, json::parse(R"([{"key": "team", "value": "vision"}])"),
+                              book, cpu_worker),
+            "");
+  EXPECT_EQ(untolerated_taint(team_node, json::parse(R"([{"key": "team", "value": "nlp"}])"), book,
+                              cpu_worker),
+            "team");
+  EXPECT_EQ(
+      untolerated_taint(team_node, json::parse(R"([{"operator": "Exists"}])"), book, cpu_worker),
+      "");
+  EXPECT_EQ(untolerated_taint(team_node, json::parse(R"([{"key": "team", "operator": "Exists",
+                                               "effect": "NoSchedule"}])"),
+                              book, cpu_worker),
+            "team")
+      << "a NoSchedule toleration does not cover a NoExecute taint";
 }
 
 json gang_pod(const std::string& name, int rank, const std::string& phase,
