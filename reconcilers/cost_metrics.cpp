@@ -1,6 +1,8 @@
 #include "reconcilers/cost_metrics.h"
 
 #include <map>
+#include <memory>
+#include <set>
 
 #include "reconcilers/trainingjob.h"
 
@@ -17,13 +19,27 @@ double number_at(const kube::json& obj, const char* key) {
   return it != obj.end() && it->is_number() ? it->get<double>() : 0.0;
 }
 
+std::string key_of(const kube::json& job) {
+  const kube::json meta = job.value("metadata", kube::json::object());
+  return meta.value("namespace", "") + "/" + meta.value("name", "");
+}
+
 }  // namespace
 
-std::vector<CostSample> trainingjob_cost_samples(const std::vector<kube::ObjectPtr>& jobs) {
+std::vector<CostSample> trainingjob_cost_samples(const std::vector<kube::ObjectPtr>& jobs,
+                                                 const std::vector<kube::ObjectPtr>& deleted) {
   std::vector<CostSample> out;
   std::map<std::pair<std::string, std::string>, int> phases;  // (namespace, phase) -> jobs
   std::map<std::string, bool> namespaces;
   for (const kube::ObjectPtr& job : jobs) {
+    const kube::json meta = job->value("metadata", kube::json::object());
+    const std::string ns = meta.value("namespace", "");
+    namespaces[ns] = true;
+    ++phases[{ns, job->value("status", kube::json::object()).value("phase", "Queued")}];
+  }
+  std::vector<kube::ObjectPtr> all = jobs;
+  all.insert(all.end(), deleted.begin(), deleted.end());
+  for (const kube::ObjectPtr& job : all) {
     const kube::json meta = job->value("metadata", kube::json::object());
     const std::string ns = meta.value("namespace", "");
     const std::string name = meta.value("name", "");
@@ -32,9 +48,6 @@ std::vector<CostSample> trainingjob_cost_samples(const std::vector<kube::ObjectP
     const kube::json status = job->value("status", kube::json::object());
     const kube::json cost = status.value("cost", kube::json::object());
     const std::string capacity = status.value("capacityType", "");
-    const std::string phase = status.value("phase", "Queued");
-    namespaces[ns] = true;
-    ++phases[{ns, phase}];
     const std::vector<std::pair<std::string, std::string>> who = {{"team", team},
                                                                   {"namespace", ns},
                                                                   {"kind", kKind},
@@ -75,10 +88,40 @@ std::vector<CostSample> trainingjob_cost_samples(const std::vector<kube::ObjectP
   return out;
 }
 
+void RecentlyDeleted::add(kube::ObjectPtr job, Clock::SteadyTime now) {
+  const std::string key = key_of(*job);
+  std::lock_guard lock(mu_);
+  jobs_[key] = Entry{std::move(job), now};
+}
+
+std::vector<kube::ObjectPtr> RecentlyDeleted::current(Clock::SteadyTime now,
+                                                      const std::vector<kube::ObjectPtr>& live) {
+  std::set<std::string> live_keys;
+  for (const kube::ObjectPtr& job : live) live_keys.insert(key_of(*job));
+  std::vector<kube::ObjectPtr> out;
+  std::lock_guard lock(mu_);
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    if (now - it->second.at >= retention_) {
+      it = jobs_.erase(it);
+      continue;
+    }
+    if (!live_keys.count(it->first)) out.push_back(it->second.job);
+    ++it;
+  }
+  return out;
+}
+
 void add_cost_metrics(Manager& manager) {
-  const kube::Informer& jobs = manager.informer(kTrainingJobs);
-  manager.registry().add_collector([&jobs](metrics::CollectorSink& sink) {
-    for (const CostSample& s : trainingjob_cost_samples(jobs.store().list())) {
+  kube::Informer& jobs = manager.informer(kTrainingJobs);
+  auto deleted = std::make_shared<RecentlyDeleted>(kDeletedSeriesRetention);
+  const Clock& clock = manager.clock();
+  jobs.add_handler(kube::EventHandler{
+      nullptr, nullptr,
+      [deleted, &clock](const kube::ObjectPtr& job) { deleted->add(job, clock.now()); }});
+  manager.registry().add_collector([&jobs, deleted, &clock](metrics::CollectorSink& sink) {
+    const std::vector<kube::ObjectPtr> live = jobs.store().list();
+    for (const CostSample& s :
+         trainingjob_cost_samples(live, deleted->current(clock.now(), live))) {
       std::vector<metrics::Label> labels;
       labels.reserve(s.labels.size());
       for (const auto& [k, v] : s.labels) labels.push_back({k, v});

@@ -8,6 +8,7 @@
 
 #include "controller/kube/log.h"
 #include "reconcilers/conditions.h"
+#include "reconcilers/object_read.h"
 #include "reconcilers/pricebook.h"
 
 namespace frugal::reconcilers {
@@ -25,60 +26,9 @@ constexpr std::chrono::seconds kOwnWriteTimeout{5};
 // How soon a pass that found the cache behind its own write looks again.
 constexpr std::chrono::milliseconds kOwnWriteRetry{20};
 
-const json& at(const json& obj, const char* key) {
-  static const json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
+using namespace object_read;
 
-std::string str(const json& obj, const char* key) {
-  const json& v = at(obj, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
-
-double num(const json& obj, const char* key, double fallback = 0) {
-  const json& v = at(obj, key);
-  return v.is_number() ? v.get<double>() : fallback;
-}
-
-int64_t integer(const json& obj, const char* key, int64_t fallback = 0) {
-  const json& v = at(obj, key);
-  if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_number()) return static_cast<int64_t>(v.get<double>());
-  return fallback;
-}
-
-std::optional<int64_t> opt_integer(const json& obj, const char* key) {
-  const json& v = at(obj, key);
-  if (!v.is_number()) return std::nullopt;
-  return integer(obj, key);
-}
-
-const json& meta(const json& obj) { return at(obj, "metadata"); }
-std::string name_of(const json& obj) { return str(meta(obj), "name"); }
-std::string uid_of(const json& obj) { return str(meta(obj), "uid"); }
-bool deleting(const json& obj) { return meta(obj).contains("deletionTimestamp"); }
-std::string phase_of(const json& pod) { return str(at(pod, "status"), "phase"); }
-std::string node_of(const json& pod) { return str(at(pod, "spec"), "nodeName"); }
-
-std::string label(const json& obj, const char* key) { return str(at(meta(obj), "labels"), key); }
-
-int attempt_of(const json& pod) {
-  const std::string a = label(pod, kAttemptLabel);
-  if (a.empty()) return -1;
-  char* end = nullptr;
-  const long v = std::strtol(a.c_str(), &end, 10);
-  return (end && *end == '\0') ? static_cast<int>(v) : -1;
-}
-
-int rank_of(const json& pod) {
-  const std::string r = label(pod, kRankLabel);
-  if (r.empty()) return -1;
-  char* end = nullptr;
-  const long v = std::strtol(r.c_str(), &end, 10);
-  return (end && *end == '\0') ? static_cast<int>(v) : -1;
-}
+int attempt_of(const json& pod) { return int_label(pod, kAttemptLabel); }
 
 bool has_finalizer(const json& obj) {
   const json& f = at(meta(obj), "finalizers");
@@ -95,28 +45,16 @@ bool owned_by(const json& pod, const std::string& uid) {
   return false;
 }
 
-double seconds_between(WallTime from, WallTime to) {
-  return std::chrono::duration<double>(to - from).count();
-}
-
 std::string money(double usd) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "$%.4f", usd);
   return buf;
 }
 
-std::string exact(double v) {
+std::string exact_usd(double usd) {
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
+  std::snprintf(buf, sizeof buf, "%.6f", usd);
   return buf;
-}
-
-std::optional<double> parse_double(const std::string& s) {
-  if (s.empty()) return std::nullopt;
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  if (!end || *end != '\0' || !std::isfinite(v)) return std::nullopt;
-  return v;
 }
 
 json totals_json(const policy::CostTotals& t, double lost, double running) {
@@ -144,324 +82,6 @@ bool condition_true(const json& status, const std::string& type) {
 
 }  // namespace
 
-// ---- Pure helpers -------------------------------------------------------------------
-
-std::optional<WallTime> parse_time(std::string_view text) {
-  const std::string s(text);
-  std::tm tm{};
-  int consumed = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
-    return std::nullopt;
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  WallTime t = std::chrono::system_clock::from_time_t(timegm(&tm));
-  size_t i = static_cast<size_t>(consumed);
-  if (i < s.size() && s[i] == '.') {
-    double scale = 0.1;
-    double frac = 0;
-    for (++i; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i, scale /= 10) {
-      frac += (s[i] - '0') * scale;
-    }
-    t += std::chrono::duration_cast<WallTime::duration>(std::chrono::duration<double>(frac));
-  }
-  if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) return t;
-  int oh = 0;
-  int om = 0;
-  if (i < s.size() && (s[i] == '+' || s[i] == '-') &&
-      std::sscanf(s.c_str() + i + 1, "%2d:%2d", &oh, &om) == 2) {
-    const auto offset = std::chrono::hours(oh) + std::chrono::minutes(om);
-    return s[i] == '+' ? t - offset : t + offset;
-  }
-  return std::nullopt;
-}
-
-PodTimes pod_times(const json& pod) {
-  PodTimes t;
-  t.created = parse_time(str(meta(pod), "creationTimestamp"));
-  t.deleted = parse_time(str(meta(pod), "deletionTimestamp"));
-  const json& status = at(pod, "status");
-  const json& conditions = at(status, "conditions");
-  if (conditions.is_array()) {
-    for (const json& c : conditions) {
-      if (str(c, "type") == "PodScheduled" && str(c, "status") == "True") {
-        t.bound = parse_time(str(c, "lastTransitionTime"));
-      }
-    }
-  }
-  for (const char* list : {"initContainerStatuses", "containerStatuses"}) {
-    const json& statuses = at(status, list);
-    if (!statuses.is_array()) continue;
-    for (const json& cs : statuses) {
-      const json& state = at(cs, "state");
-      for (const char* s : {"running", "terminated"}) {
-        if (auto started = parse_time(str(at(state, s), "startedAt"))) {
-          if (!t.started || *started < *t.started) t.started = started;
-        }
-      }
-      if (auto finished = parse_time(str(at(state, "terminated"), "finishedAt"))) {
-        if (!t.finished || *finished > *t.finished) t.finished = finished;
-      }
-    }
-  }
-  return t;
-}
-
-std::optional<policy::PodInterval> pod_cost_interval(const json& pod, const policy::PodRate& rate) {
-  const PodTimes t = pod_times(pod);
-  if (!t.bound || node_of(pod).empty()) return std::nullopt;
-  std::optional<WallTime> end = t.finished;
-  if (!end && t.deleted) end = t.deleted;
-  return policy::pod_interval(*t.bound, end, rate);
-}
-
-std::optional<policy::PodRate> recorded_rate(const json& pod) {
-  const json& annotations = at(meta(pod), "annotations");
-  auto hourly = parse_double(str(annotations, kHourlyAnnotation));
-  auto on_demand = parse_double(str(annotations, kOnDemandHourlyAnnotation));
-  auto gpus = parse_double(str(annotations, kGpusAnnotation));
-  if (!hourly || !on_demand || !gpus) return std::nullopt;
-  policy::PodRate r;
-  r.hourly_usd = *hourly;
-  r.on_demand_hourly_usd = *on_demand;
-  r.gpus = static_cast<int64_t>(*gpus);
-  r.source = str(annotations, kPriceSourceAnnotation) == "pricebook"
-                 ? policy::PriceSource::kPriceBook
-                 : policy::PriceSource::kFallback;
-  return r;
-}
-
-json rate_annotations(const policy::PodRate& rate) {
-  return {{kHourlyAnnotation, exact(rate.hourly_usd)},
-          {kOnDemandHourlyAnnotation, exact(rate.on_demand_hourly_usd)},
-          {kGpusAnnotation, std::to_string(rate.gpus)},
-          {kPriceSourceAnnotation, std::string(policy::to_string(rate.source))}};
-}
-
-bool pod_disrupted(const json& pod) {
-  const json& conditions = at(at(pod, "status"), "conditions");
-  if (!conditions.is_array()) return false;
-  for (const json& c : conditions) {
-    if (str(c, "type") == "DisruptionTarget" && str(c, "status") == "True") return true;
-  }
-  return false;
-}
-
-std::optional<SpecProblem> validate_spec(const json& job) {
-  const json& spec = at(job, "spec");
-  const json& pod_spec = at(at(spec, "template"), "spec");
-  const std::string volume = str(at(spec, "checkpoint"), "volume");
-  if (!volume.empty()) {
-    std::vector<std::string> names;
-    const json& volumes = at(pod_spec, "volumes");
-    bool found = false;
-    if (volumes.is_array()) {
-      for (const json& v : volumes) {
-        names.push_back(str(v, "name"));
-        found = found || names.back() == volume;
-      }
-    }
-    if (!found) {
-      std::string have;
-      for (const auto& n : names) have += (have.empty() ? "" : ", ") + n;
-      return SpecProblem{kReasonCheckpointVolumeNotFound,
-                         "spec.checkpoint.volume: volume \"" + volume +
-                             "\" is not in spec.template.spec.volumes (" +
-                             (names.empty() ? std::string("there are none") : "have: " + have) +
-                             ")"};
-    }
-  }
-  auto requests = policy::pod_requests(at(spec, "template"));
-  if (!requests) {
-    return SpecProblem{kReasonInvalidTemplate, "spec.template: " + requests.error()};
-  }
-  return std::nullopt;
-}
-
-bool auto_tolerated(const std::string& taint_key, const policy::PriceBook& book,
-                    const policy::Resources& per_worker) {
-  if (taint_key == policy::kGpuResource && per_worker.gpus > 0) return true;
-  for (const auto& rule : book.capacity_type_labels) {
-    if (rule.key == taint_key) return true;
-  }
-  return false;
-}
-
-std::string untolerated_taint(const json& node, const json& tolerations,
-                              const policy::PriceBook& book, const policy::Resources& per_worker) {
-  const json& taints = at(at(node, "spec"), "taints");
-  if (!taints.is_array()) return {};
-  for (const json& t : taints) {
-    const std::string key = str(t, "key");
-    const std::string effect = str(t, "effect");
-    if (effect != "NoSchedule" && effect != "NoExecute") continue;
-    if (std::find(book.interruption_taints.begin(), book.interruption_taints.end(), key) !=
-        book.interruption_taints.end()) {
-      continue;
-    }
-    if (auto_tolerated(key, book, per_worker)) continue;
-    bool tolerated = false;
-    if (tolerations.is_array()) {
-      for (const json& tol : tolerations) {
-        const std::string op = str(tol, "operator").empty() ? "Equal" : str(tol, "operator");
-        const std::string tol_effect = str(tol, "effect");
-        if (!tol_effect.empty() && tol_effect != effect) continue;
-        if (op == "Exists") {
-          tolerated = str(tol, "key").empty() || str(tol, "key") == key;
-        } else {
-          tolerated = str(tol, "key") == key && str(tol, "value") == str(t, "value");
-        }
-        if (tolerated) break;
-      }
-    }
-    if (!tolerated) return key;
-  }
-  return {};
-}
-
-GangPlacement gang_placement(const policy::PoolChoice& choice, const std::vector<json>& pool_nodes,
-                             const policy::PriceBook& book, const policy::Resources& per_worker) {
-  GangPlacement g;
-  g.instance_type = choice.instance_type;
-  g.capacity_type = std::string(policy::to_string(choice.capacity_type));
-  g.match_expressions.push_back({{"key", book.instance_type_label},
-                                 {"operator", "In"},
-                                 {"values", json::array({choice.instance_type})}});
-  // The capacity-type rule the nodes matched, as classify_node reads it.
-  const bool spot = choice.capacity_type == policy::CapacityType::kSpot;
-  std::optional<json> matched;
-  for (const json& node : pool_nodes) {
-    const json& labels = at(meta(node), "labels");
-    for (const auto& rule : book.capacity_type_labels) {
-      const std::string value = str(labels, rule.key.c_str());
-      if (value.empty()) continue;
-      const auto& values = spot ? rule.spot_values : rule.on_demand_values;
-      if (std::find(values.begin(), values.end(), value) != values.end()) {
-        matched = json{{"key", rule.key}, {"operator", "In"}, {"values", json::array({value})}};
-        break;
-      }
-    }
-    if (matched) break;
-  }
-  if (matched) {
-    g.match_expressions.push_back(*matched);
-  } else if (!spot) {
-    // On-demand nodes carrying no capacity label: keep off every spot label.
-    for (const auto& rule : book.capacity_type_labels) {
-      if (rule.spot_values.empty()) continue;
-      g.match_expressions.push_back(
-          {{"key", rule.key}, {"operator", "NotIn"}, {"values", rule.spot_values}});
-    }
-  }
-  for (const json& node : pool_nodes) {
-    const json& taints = at(at(node, "spec"), "taints");
-    if (!taints.is_array()) continue;
-    for (const json& t : taints) {
-      const std::string key = str(t, "key");
-      const std::string effect = str(t, "effect");
-      if (key.empty() || (effect != "NoSchedule" && effect != "NoExecute")) continue;
-      if (!auto_tolerated(key, book, per_worker)) continue;
-      json toleration = {{"key", key}, {"operator", "Exists"}, {"effect", effect}};
-      if (std::find(g.tolerations.begin(), g.tolerations.end(), toleration) ==
-          g.tolerations.end()) {
-        g.tolerations.push_back(std::move(toleration));
-      }
-    }
-  }
-  return g;
-}
-
-GangAssessment assess_gang(const std::vector<json>& pods, int workers,
-                           const std::set<std::string>& interrupting) {
-  GangAssessment a;
-  if (pods.empty()) return a;
-  std::vector<std::string> interrupted;
-  std::vector<std::string> failed;
-  std::vector<std::string> broken;
-  std::set<int> ranks;
-  int succeeded = 0;
-  int running = 0;
-  for (const json& pod : pods) {
-    const std::string name = name_of(pod);
-    const std::string node = node_of(pod);
-    const std::string phase = phase_of(pod);
-    ranks.insert(rank_of(pod));
-    const bool terminal = phase == "Succeeded" || phase == "Failed";
-    if (pod_disrupted(pod) && phase != "Succeeded") {
-      interrupted.push_back(name + " (disrupted on " + (node.empty() ? "?" : node) + ")");
-    } else if (!terminal && !node.empty() && interrupting.count(node) != 0) {
-      interrupted.push_back(name + " (node " + node + " is being interrupted)");
-    } else if (phase == "Failed") {
-      std::string why = str(at(pod, "status"), "reason");
-      const json& statuses = at(at(pod, "status"), "containerStatuses");
-      if (statuses.is_array()) {
-        for (const json& cs : statuses) {
-          const json& term = at(at(cs, "state"), "terminated");
-          if (term.is_object() && integer(term, "exitCode") != 0) {
-            why = "exit code " + std::to_string(integer(term, "exitCode"));
-            break;
-          }
-        }
-      }
-      failed.push_back(name + (why.empty() ? "" : " (" + why + ")"));
-    } else if (deleting(pod) && phase != "Succeeded") {
-      broken.push_back(name + " (deleted)");
-    }
-    succeeded += phase == "Succeeded" ? 1 : 0;
-    running += phase == "Running" && !deleting(pod) ? 1 : 0;
-  }
-  auto join = [](const std::vector<std::string>& v) {
-    std::string out;
-    for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-    return out;
-  };
-  if (!interrupted.empty()) {
-    a.state = GangState::kInterrupted;
-    a.message = "spot capacity was taken back: " + join(interrupted);
-  } else if (!failed.empty()) {
-    a.state = GangState::kFailed;
-    a.message = "worker(s) failed: " + join(failed);
-  } else if (!broken.empty()) {
-    a.state = GangState::kBroken;
-    a.message = "worker(s) deleted before they finished: " + join(broken);
-  } else if (static_cast<int>(pods.size()) < workers) {
-    a.state = GangState::kIncomplete;
-    for (int r = 0; r < workers; ++r) {
-      if (ranks.count(r) == 0) a.missing_ranks.insert(r);
-    }
-    a.message = std::to_string(workers - static_cast<int>(pods.size())) + " worker(s) missing";
-  } else if (succeeded >= workers) {
-    a.state = GangState::kSucceeded;
-    a.message = "all " + std::to_string(workers) + " worker(s) succeeded";
-  } else if (running >= workers) {
-    a.state = GangState::kRunning;
-    a.message = "all " + std::to_string(workers) + " worker(s) running";
-  } else {
-    a.state = GangState::kStarting;
-    a.message = std::to_string(running) + "/" + std::to_string(workers) + " worker(s) running";
-  }
-  return a;
-}
-
-GangClock gang_clock(const std::vector<json>& pods, WallTime now,
-                     const policy::CheckpointPolicy& checkpoint, double time_scale) {
-  GangClock g;
-  for (const json& pod : pods) {
-    const PodTimes t = pod_times(pod);
-    if (!t.started) continue;
-    const WallTime end = std::min(t.finished.value_or(now), now);
-    const double run = std::max(0.0, seconds_between(*t.started, end) * time_scale);
-    g.running_seconds = std::max(g.running_seconds, run);
-    g.lost_seconds = std::max(g.lost_seconds, policy::lost_work_estimate(run, checkpoint));
-    if (t.created) {
-      g.startup_seconds =
-          std::max(g.startup_seconds, seconds_between(*t.created, *t.started) * time_scale);
-    }
-  }
-  return g;
-}
-
 // ---- The reconciler ------------------------------------------------------------------
 
 // One pass: what was read, what was decided, what to write.
@@ -484,7 +104,10 @@ struct TrainingJobReconciler::Pass {
   std::optional<int64_t> ttl;
   std::optional<double> expected_runtime;
   std::optional<WallTime> deadline;
+  double placement_timeout = kDefaultPlacementTimeoutSeconds;
   bool suspend = false;
+  bool job_deleting = false;     // deletionTimestamp set, our finalizer holds it
+  bool needs_finalizer = false;  // add ours before anything is created
   policy::CheckpointPolicy checkpoint;
   std::vector<std::string> instance_types;
 
@@ -502,6 +125,7 @@ struct TrainingJobReconciler::Pass {
   bool create = false;
   GangPlacement placement;
   std::set<int> ranks;
+  std::vector<std::string> avoid_pools;  // for admit(): pools that just failed to bind
   bool delete_job = false;
   std::vector<kube::EventInput> events;
   std::optional<double> requeue_sim;  // sim seconds
@@ -578,11 +202,13 @@ std::optional<policy::PodRate> TrainingJobReconciler::rate_of(const json& pod,
   return policy::price_pod(*requests, policy::price_node(cls, allocatable, book));
 }
 
-kube::Result<void> TrainingJobReconciler::release(const std::string& ns, const json& pod) {
+kube::Result<void> TrainingJobReconciler::release(const kube::ResourceRef& resource,
+                                                  const std::string& ns, const json& obj) {
   // kube-rs's finalizer helper: remove our entry by index, guarded by `test`
-  // ops on the pod's UID and the entry, so a concurrent change cannot make
+  // ops on the object's UID and the entry, so a concurrent change cannot make
   // us drop someone else's finalizer.
-  json current = pod;
+  const json& pod = obj;
+  json current = obj;
   for (int tries = 0; tries < 2; ++tries) {
     const json& f = at(meta(current), "finalizers");
     if (!has_finalizer(current)) return {};
@@ -592,11 +218,11 @@ kube::Result<void> TrainingJobReconciler::release(const std::string& ns, const j
     json patch = json::array({{{"op", "test"}, {"path", "/metadata/uid"}, {"value", uid_of(pod)}},
                               {{"op", "test"}, {"path", path}, {"value", kCostFinalizer}},
                               {{"op", "remove"}, {"path", path}}});
-    auto r = client_.patch(kPods, ns, name_of(pod), kube::PatchType::Json, patch);
+    auto r = client_.patch(resource, ns, name_of(pod), kube::PatchType::Json, patch);
     if (r || r.error().is_not_found()) return {};
     if (!r.error().is_invalid()) return frugal::Unexpected(r.error());
     // A test failed: the cached pod was stale. Read it afresh and try again.
-    auto fresh = client_.get(kPods, ns, name_of(pod));
+    auto fresh = client_.get(resource, ns, name_of(pod));
     if (!fresh) {
       if (fresh.error().is_not_found()) return {};
       return frugal::Unexpected(fresh.error());
@@ -604,8 +230,7 @@ kube::Result<void> TrainingJobReconciler::release(const std::string& ns, const j
     if (uid_of(*fresh) != uid_of(pod)) return {};
     current = *fresh;
   }
-  return frugal::Unexpected(
-      kube::Error{422, "Invalid", "the pod's finalizers kept changing", {}, false});
+  return frugal::Unexpected(kube::Error{422, "Invalid", "the finalizers kept changing", {}, false});
 }
 
 kube::ReconcileOutcome TrainingJobReconciler::release_all(const kube::Key& key) {
@@ -616,7 +241,7 @@ kube::ReconcileOutcome TrainingJobReconciler::release_all(const kube::Key& key) 
   }
   std::string failed;
   for (const kube::ObjectPtr& pod : in_.pods.store().by_index(kPodsByJobIndex, key.str())) {
-    auto r = release(key.ns, *pod);
+    auto r = release(kPods, key.ns, *pod);
     if (!r) failed = r.error().to_string();
   }
   if (!failed.empty()) return frugal::Unexpected(kube::ReconcileError::retry(failed));
@@ -625,8 +250,11 @@ kube::ReconcileOutcome TrainingJobReconciler::release_all(const kube::Key& key) 
 
 kube::ReconcileOutcome TrainingJobReconciler::reconcile(const kube::Key& key) {
   const kube::ObjectPtr obj = in_.jobs.store().get(key.str());
-  // Gone or going: nothing is settled any more; the pods may go.
-  if (!obj || deleting(*obj)) return release_all(key);
+  // Gone, or going without our finalizer (deleted before this controller
+  // first saw it): there is no status left to settle into; the pods may go.
+  // A job being deleted with the finalizer gets a full pass below: its
+  // workers are stopped and their cost settled before it is let go.
+  if (!obj || (deleting(*obj) && !has_finalizer(*obj))) return release_all(key);
   {
     // The cache has not caught up with the last status this controller
     // wrote: deciding from it would count the same interruption twice (the
@@ -671,7 +299,11 @@ kube::ReconcileOutcome TrainingJobReconciler::reconcile(const kube::Key& key) {
   if (auto e = opt_integer(run_policy, "expectedRuntimeSeconds")) {
     p.expected_runtime = static_cast<double>(*e);
   }
+  p.placement_timeout = static_cast<double>(
+      integer(capacity, "placementTimeoutSeconds", kDefaultPlacementTimeoutSeconds));
   p.suspend = at(spec, "suspend") == true;
+  p.job_deleting = deleting(p.job);
+  p.needs_finalizer = !p.job_deleting && !has_finalizer(p.job);
   const json& checkpoint = at(spec, "checkpoint");
   p.checkpoint.has_volume = !str(checkpoint, "volume").empty();
   p.checkpoint.interval_seconds =
@@ -797,28 +429,92 @@ void TrainingJobReconciler::stop_gang(Pass& p, const std::string& reason,
   p.event(kube::EventType::Warning, reason, text);
 }
 
-void TrainingJobReconciler::admit(Pass& p) {
-  // Fallback first: it decides which pools are candidates.
-  if (at(p.status, "fellBack") != true && p.preference == policy::Preference::kSpotWithFallback) {
-    policy::FallbackInput in;
-    in.preference = p.preference;
-    in.interruptions = integer(p.status, "interruptions");
-    in.max_interruptions = p.max_interruptions;
-    in.deadline = p.deadline;
-    in.expected_runtime_seconds = p.expected_runtime;
-    const json& s = p.settled_totals();
-    in.progress_seconds = std::max(0.0, num(s, "runningSeconds") - num(s, "lostWorkSeconds"));
-    in.restart_overhead_seconds = num(p.status, "startupSeconds");
-    in.time_scale = time_scale_;
-    in.now = p.now;
-    const policy::FallbackDecision d = policy::should_fall_back(in);
-    if (d.fall_back) {
-      p.status["fellBack"] = true;
-      p.condition(kCondFellBack, true, d.reason, d.message);
-      p.event(kube::EventType::Warning, kCondFellBack,
-              "Moving to on-demand capacity: " + d.message);
+policy::FallbackInput TrainingJobReconciler::fallback_input(Pass& p) const {
+  policy::FallbackInput in;
+  in.preference = p.preference;
+  in.interruptions = integer(p.status, "interruptions");
+  in.max_interruptions = p.max_interruptions;
+  in.deadline = p.deadline;
+  in.expected_runtime_seconds = p.expected_runtime;
+  const json& s = p.settled_totals();
+  in.progress_seconds = std::max(0.0, num(s, "runningSeconds") - num(s, "lostWorkSeconds"));
+  in.restart_overhead_seconds = num(p.status, "startupSeconds");
+  in.time_scale = time_scale_;
+  in.now = p.now;
+  return in;
+}
+
+bool TrainingJobReconciler::fall_back_if_due(Pass& p) {
+  if (at(p.status, "fellBack") == true || p.preference != policy::Preference::kSpotWithFallback) {
+    return false;
+  }
+  const policy::FallbackInput in = fallback_input(p);
+  const policy::FallbackDecision d = policy::should_fall_back(in);
+  if (!d.fall_back) {
+    // Waiting makes no progress: look again when the deadline rule would fire.
+    if (auto fires = policy::deadline_rule_fires_at(in)) {
+      p.requeue_in(seconds_between(p.now, *fires) * time_scale_ + kDeadlineRuleSlackSeconds);
+    }
+    return false;
+  }
+  p.status["fellBack"] = true;
+  p.condition(kCondFellBack, true, d.reason, d.message);
+  p.event(kube::EventType::Warning, kCondFellBack, "Moving to on-demand capacity: " + d.message);
+  return true;
+}
+
+void TrainingJobReconciler::withdraw(Pass& p, const std::string& reason,
+                                     const std::string& message) {
+  // Nothing ran (workers wait for the whole gang to rendezvous), so this is
+  // neither a restart nor a failure: the next attempt simply starts over.
+  p.attempt += 1;
+  p.status["attempt"] = p.attempt;
+  const std::string text =
+      message + "; placing the gang again as attempt " + std::to_string(p.attempt);
+  p.condition(kCondAdmitted, false, reason, text);
+  p.event(kube::EventType::Warning, reason, text);
+}
+
+void TrainingJobReconciler::watch_binding(Pass& p, const std::vector<json>& current) {
+  // The workers not yet bound to a node: since when, and what the scheduler says.
+  std::optional<WallTime> since;
+  std::string unbound;
+  std::string why;
+  for (const json& pod : current) {
+    if (!node_of(pod).empty() || deleting(pod) || policy::pod_is_terminal(pod)) continue;
+    const PodTimes t = pod_times(pod);
+    if (t.created && (!since || *t.created < *since)) since = t.created;
+    if (unbound.empty()) {
+      unbound = name_of(pod);
+      why = unschedulable_message(pod);
     }
   }
+  if (!since) return;  // every worker is on its node: they are starting
+  const std::string pool = str(p.status, "nodePool");
+  // Deadline first: a spot gang that waits makes no progress.
+  if (str(p.status, "capacityType") == "spot" && fall_back_if_due(p)) {
+    withdraw(
+        p, policy::kReasonDeadlineAtRisk,
+        "the gang was still waiting for spot capacity on " + pool + " and the deadline is at risk");
+    admit(p);
+    return;
+  }
+  const double waited = seconds_between(*since, p.now) * time_scale_;
+  if (waited < p.placement_timeout) {
+    p.requeue_in(p.placement_timeout - waited);
+    return;
+  }
+  withdraw(p, kReasonPlacementTimeout,
+           "worker " + unbound + " was not bound to a node of " + pool + " within " +
+               std::to_string(static_cast<int64_t>(p.placement_timeout)) +
+               " s (capacity.placementTimeoutSeconds)" + (why.empty() ? "" : ": " + why));
+  p.avoid_pools.push_back(pool);
+  admit(p);
+}
+
+void TrainingJobReconciler::admit(Pass& p) {
+  // Fallback first: it decides which pools are candidates.
+  fall_back_if_due(p);
   const bool fell_back = at(p.status, "fellBack") == true;
 
   auto requests = policy::pod_requests(at(at(p.job, "spec"), "template"));
@@ -855,6 +551,7 @@ void TrainingJobReconciler::admit(Pass& p) {
   gang.preference = p.preference;
   gang.fell_back = fell_back;
   gang.instance_types = p.instance_types;
+  gang.avoid_pools = p.avoid_pools;
   auto choice = policy::choose_pool(nodes, gang);
   if (!choice) {
     const policy::NoFit& no = choice.error();
@@ -903,6 +600,9 @@ void TrainingJobReconciler::decide(Pass& p) {
     phase = "";
   }
   p.status["observedGeneration"] = p.generation;
+  // Being deleted: no more admission; act() stops every worker and let_go()
+  // lets the job go once their cost is settled.
+  if (p.job_deleting) return;
 
   if (is_finished(phase)) {
     if (p.ttl) {
@@ -1057,6 +757,7 @@ void TrainingJobReconciler::decide(Pass& p) {
       if (p.max_runtime) p.requeue_in(static_cast<double>(*p.max_runtime) - ran);
       break;
     case GangState::kStarting:
+      watch_binding(p, current);
       break;
   }
 }
@@ -1100,20 +801,37 @@ void TrainingJobReconciler::account(Pass& p) {
 kube::ReconcileOutcome TrainingJobReconciler::act(Pass& p) {
   const std::string ns = p.key.ns;
   const std::string job_name = p.key.name;
-  if (p.status != p.before) {
-    json patch = {{"metadata", {{"resourceVersion", p.resource_version}}}, {"status", p.status}};
+  const std::string read_version = p.resource_version;
+  // Writes to the job carry the version this pass read as a precondition:
+  // a stale cache gets a 409 and a retry once it caught up.
+  auto write_job = [&](const json& patch, const char* subresource) -> kube::Result<void> {
     auto written =
-        client_.patch(kTrainingJobs, ns, job_name, kube::PatchType::Merge, patch, "status");
-    if (!written) {
-      if (written.error().is_not_found()) return kube::ReconcileResult::done();
-      // A conflict means the cache was stale: try again once it caught up.
-      return frugal::Unexpected(kube::ReconcileError::retry(written.error().to_string()));
-    }
+        client_.patch(kTrainingJobs, ns, job_name, kube::PatchType::Merge, patch, subresource);
+    if (!written) return frugal::Unexpected(written.error());
     const std::string to = str(meta(*written), "resourceVersion");
-    if (!to.empty() && to != p.resource_version) {
-      std::lock_guard lock(mu_);
-      own_writes_[p.key.str()] = OwnWrite{p.resource_version, clock_.now()};
-    }
+    if (!to.empty()) p.resource_version = to;
+    std::lock_guard lock(mu_);
+    own_writes_[p.key.str()] = OwnWrite{read_version, clock_.now()};
+    return {};
+  };
+  auto give_up = [](const kube::Error& e) -> kube::ReconcileOutcome {
+    if (e.is_not_found()) return kube::ReconcileResult::done();
+    return frugal::Unexpected(kube::ReconcileError::retry(e.to_string()));
+  };
+  // Our finalizer goes on before any worker exists, so that deleting the job
+  // waits for its workers' cost to be settled.
+  if (p.needs_finalizer) {
+    json finalizers =
+        at(meta(p.job), "finalizers").is_array() ? at(meta(p.job), "finalizers") : json::array();
+    finalizers.push_back(kCostFinalizer);
+    auto r = write_job(
+        {{"metadata", {{"resourceVersion", p.resource_version}, {"finalizers", finalizers}}}}, "");
+    if (!r) return give_up(r.error());
+  }
+  if (p.status != p.before) {
+    auto r = write_job(
+        {{"metadata", {{"resourceVersion", p.resource_version}}}, {"status", p.status}}, "status");
+    if (!r) return give_up(r.error());
   }
   for (const auto& e : p.events) events_.record(e);
 
@@ -1123,7 +841,7 @@ kube::ReconcileOutcome TrainingJobReconciler::act(Pass& p) {
   };
   // Cost is in status now: the settled pods may go.
   for (const json& pod : p.release) {
-    auto r = release(ns, pod);
+    auto r = release(kPods, ns, pod);
     if (!r) note(r.error());
   }
   // Stopped gangs go: live pods of earlier attempts (gracefully, so they can
@@ -1134,7 +852,7 @@ kube::ReconcileOutcome TrainingJobReconciler::act(Pass& p) {
     if (deleting(pod)) continue;
     const bool old = attempt_of(pod) < p.attempt;
     const bool terminal = policy::pod_is_terminal(pod);
-    if (!(old || (finished && !terminal))) continue;
+    if (!(old || p.job_deleting || (finished && !terminal))) continue;
     kube::DeleteOptions o;
     o.precondition_uid = uid_of(pod);
     auto r = client_.remove(kPods, ns, name_of(pod), o);
@@ -1170,7 +888,33 @@ kube::ReconcileOutcome TrainingJobReconciler::act(Pass& p) {
     expectations_[p.key.str()] = std::move(e);
   }
   if (!failed.empty()) return frugal::Unexpected(kube::ReconcileError::retry(failed));
+  if (p.job_deleting) return let_go(p);
   if (p.requeue_sim) return kube::ReconcileResult::after(real_delay(*p.requeue_sim));
+  return kube::ReconcileResult::done();
+}
+
+kube::ReconcileOutcome TrainingJobReconciler::let_go(Pass& p) {
+  // Workers still stopping: their pods' changes bring the job back.
+  for (const json& pod : p.pods) {
+    if (p.settled.count(uid_of(pod)) == 0) return kube::ReconcileResult::done();
+  }
+  const json& cost = at(p.status, "cost");
+  char gpu_hours[32];
+  std::snprintf(gpu_hours, sizeof gpu_hours, "%.3f", num(cost, "gpuHours"));
+  const std::string text = "Final cost " + money(num(cost, "totalUSD")) + " (spot savings " +
+                           money(num(cost, "spotSavingsUSD")) + ", " + gpu_hours + " GPU-hours, " +
+                           std::to_string(integer(p.status, "interruptions")) +
+                           " interruption(s)); the job is deleted";
+  events_.record({p.ref, kube::EventType::Normal, kReasonCostSettled, text});
+  log::info("Settled a deleted TrainingJob's cost",
+            {{"trainingjob", p.key.str()}, {"totalUSD", exact_usd(num(cost, "totalUSD"))}});
+  auto r = release(kTrainingJobs, p.key.ns, p.job);
+  if (!r) return frugal::Unexpected(kube::ReconcileError::retry(r.error().to_string()));
+  {
+    std::lock_guard lock(mu_);
+    expectations_.erase(p.key.str());
+    own_writes_.erase(p.key.str());
+  }
   return kube::ReconcileResult::done();
 }
 

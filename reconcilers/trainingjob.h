@@ -5,7 +5,7 @@
 //
 // Level-triggered, one status write per pass: the reconciler reads the job,
 // its pods, the nodes and the PriceBook from the caches, decides (pure
-// functions below and in policy/), writes status with the job's
+// functions in trainingjob_rules.h and policy/), writes status with the job's
 // resourceVersion as a precondition (a stale cache gets a 409 and a retry,
 // never a second interruption counted), and only then acts: releases cost
 // finalizers, deletes stopped gangs, creates the next one.
@@ -45,6 +45,7 @@
 #include "reconcilers/policy/cost.h"
 #include "reconcilers/policy/placement.h"
 #include "reconcilers/policy/pricing.h"
+#include "reconcilers/trainingjob_rules.h"
 
 namespace frugal::reconcilers {
 
@@ -52,14 +53,6 @@ inline const kube::ResourceRef kTrainingJobs{"ml.frugal.dev", "v1alpha1", "train
                                              "TrainingJob", true};
 inline const kube::ResourceRef kPods{"", "v1", "pods", "Pod", true};
 inline const kube::ResourceRef kServices{"", "v1", "services", "Service", true};
-
-// Held on every worker pod until its cost is in status.settled.
-inline constexpr char kCostFinalizer[] = "ml.frugal.dev/cost-accounting";
-// The rate a pod pays, recorded when it is first seen bound.
-inline constexpr char kHourlyAnnotation[] = "ml.frugal.dev/hourly-usd";
-inline constexpr char kOnDemandHourlyAnnotation[] = "ml.frugal.dev/on-demand-hourly-usd";
-inline constexpr char kGpusAnnotation[] = "ml.frugal.dev/gpus";
-inline constexpr char kPriceSourceAnnotation[] = "ml.frugal.dev/price-source";
 
 // Pod cache indexes: "<namespace>/<job>" by the job label, and spec.nodeName.
 inline constexpr char kPodsByJobIndex[] = "trainingjob";
@@ -69,118 +62,13 @@ inline constexpr char kPodsByNodeIndex[] = "node";
 inline constexpr double kCostRefreshSeconds = 30;
 // A job waiting for capacity looks again this often (sim seconds).
 inline constexpr double kQueueRetrySeconds = 30;
+// capacity.placementTimeoutSeconds when the spec does not say (sim seconds).
+inline constexpr double kDefaultPlacementTimeoutSeconds = 300;
+// A pass timed for the instant the deadline rule fires comes this much after
+// it (sim seconds), so that the rule, strict at that instant, has fired.
+inline constexpr double kDeadlineRuleSlackSeconds = 0.5;
 // Floor of any requeue delay in real time, so a large time scale cannot spin.
 inline constexpr std::chrono::milliseconds kMinRequeue{50};
-
-// Condition types (contract) and the reasons this reconciler writes.
-inline constexpr char kCondAdmitted[] = "Admitted";
-inline constexpr char kCondRunning[] = "Running";
-inline constexpr char kCondRecovering[] = "Recovering";
-inline constexpr char kCondFellBack[] = "FellBackToOnDemand";
-inline constexpr char kCondSucceeded[] = "Succeeded";
-inline constexpr char kCondFailed[] = "Failed";
-inline constexpr char kCondSuspended[] = "Suspended";
-inline constexpr char kCondInvalidSpec[] = "InvalidSpec";
-
-inline constexpr char kReasonInvalidSpec[] = "InvalidSpec";
-inline constexpr char kReasonCheckpointVolumeNotFound[] = "CheckpointVolumeNotFound";
-inline constexpr char kReasonInvalidTemplate[] = "InvalidTemplate";
-inline constexpr char kReasonBackoffLimitExceeded[] = "BackoffLimitExceeded";
-inline constexpr char kReasonDeadlineExceeded[] = "DeadlineExceeded";
-inline constexpr char kReasonSpotInterrupted[] = "SpotInterrupted";
-inline constexpr char kReasonWorkerFailed[] = "WorkerFailed";
-inline constexpr char kReasonWorkerDeleted[] = "WorkerDeleted";
-
-// ---- Pure helpers (unit-tested without a server) ------------------------------------
-
-// RFC 3339 as the API writes it (fractional seconds and offsets allowed).
-std::optional<policy::WallTime> parse_time(std::string_view text);
-
-// A pod's life as the cost model sees it.
-struct PodTimes {
-  std::optional<policy::WallTime> created;   // metadata.creationTimestamp
-  std::optional<policy::WallTime> bound;     // PodScheduled=True lastTransitionTime
-  std::optional<policy::WallTime> started;   // earliest container startedAt
-  std::optional<policy::WallTime> finished;  // latest container finishedAt
-  std::optional<policy::WallTime> deleted;   // metadata.deletionTimestamp
-};
-PodTimes pod_times(const kube::json& pod);
-
-// The bound interval the pod pays for: from binding to the latest container
-// finishedAt, else the deletionTimestamp when being deleted, else open (now).
-// nullopt when the pod was never bound.
-std::optional<policy::PodInterval> pod_cost_interval(const kube::json& pod,
-                                                     const policy::PodRate& rate);
-
-// The rate recorded on the pod by rate_annotations(), if any.
-std::optional<policy::PodRate> recorded_rate(const kube::json& pod);
-kube::json rate_annotations(const policy::PodRate& rate);
-
-// Failed with condition DisruptionTarget=True: the pod was killed by its
-// node going away (spot interruption, node shutdown, pod GC), not by itself.
-bool pod_disrupted(const kube::json& pod);
-
-// Spec rules the schema cannot state; the message, or "" when the spec is fine.
-struct SpecProblem {
-  std::string reason;
-  std::string message;
-};
-std::optional<SpecProblem> validate_spec(const kube::json& job);
-
-// Taints Frugal tolerates for its workers without the template saying so:
-// a capacity-type taint (its key is one of the PriceBook's capacity-type
-// labels, e.g. AKS's kubernetes.azure.com/scalesetpriority=spot), and the
-// taint named after an extended resource the worker requests (what the
-// ExtendedResourceToleration admission plugin adds: nvidia.com/gpu for GPU
-// workers). Any other taint keeps workers off unless the template tolerates it.
-bool auto_tolerated(const std::string& taint_key, const policy::PriceBook& book,
-                    const policy::Resources& per_worker);
-
-// The first NoSchedule/NoExecute taint of `node` that keeps the workers off:
-// neither an interruption taint (those nodes are skipped as interrupting),
-// nor auto-tolerated, nor tolerated by `tolerations` (the template's, as in
-// v1 ToleratesTaint). Empty when the workers may go there.
-std::string untolerated_taint(const kube::json& node, const kube::json& tolerations,
-                              const policy::PriceBook& book, const policy::Resources& per_worker);
-
-// Where the chosen pool's nodes are, as node-affinity expressions and the
-// tolerations they need: instance type In [type]; the capacity-type label
-// rule the nodes matched (key In [value]), or for on-demand nodes carrying
-// no capacity label, key NotIn spotValues for every rule; and each
-// auto-tolerated NoSchedule/NoExecute taint of the nodes, as
-// {key, operator: Exists, effect}.
-GangPlacement gang_placement(const policy::PoolChoice& choice,
-                             const std::vector<kube::json>& pool_nodes,
-                             const policy::PriceBook& book, const policy::Resources& per_worker);
-
-// What the current attempt's pods say, in order of precedence.
-enum class GangState {
-  kAbsent,       // no pod of this attempt
-  kInterrupted,  // a worker disrupted, or on a node being interrupted
-  kFailed,       // a worker failed by itself (counts against backoffLimit)
-  kBroken,       // a worker deleted or missing by someone else's hand
-  kIncomplete,   // fewer pods than workers, none stopped: create the rest
-  kSucceeded,    // every worker succeeded
-  kRunning,      // every worker running
-  kStarting,     // the rest
-};
-struct GangAssessment {
-  GangState state = GangState::kAbsent;
-  std::string message;          // which workers, on which nodes
-  std::set<int> missing_ranks;  // kIncomplete
-};
-// `interrupting`: names of nodes carrying an interruption taint.
-GangAssessment assess_gang(const std::vector<kube::json>& pods, int workers,
-                           const std::set<std::string>& interrupting);
-
-// Measures over one gang's pods, in sim seconds (x time_scale).
-struct GangClock {
-  double running_seconds = 0;  // longest container run so far
-  double lost_seconds = 0;     // longest run since its last checkpoint boundary
-  double startup_seconds = 0;  // creation to running, of the slowest worker
-};
-GangClock gang_clock(const std::vector<kube::json>& pods, policy::WallTime now,
-                     const policy::CheckpointPolicy& checkpoint, double time_scale);
 
 // ---- The reconciler ----------------------------------------------------------------
 
@@ -216,16 +104,28 @@ class TrainingJobReconciler : public kube::Reconciler {
   };
 
   kube::ReconcileOutcome release_all(const kube::Key& key);
-  kube::Result<void> release(const std::string& ns, const kube::json& pod);
+  // Removes kCostFinalizer from a pod or a TrainingJob.
+  kube::Result<void> release(const kube::ResourceRef& resource, const std::string& ns,
+                             const kube::json& obj);
   std::optional<policy::PodRate> rate_of(const kube::json& pod, const policy::PriceBook& book);
   void settle(Pass& p);
   void decide(Pass& p);
   void admit(Pass& p);
+  policy::FallbackInput fallback_input(Pass& p) const;
+  // Applies the fallback rule; true when it just moved the job to on-demand.
+  bool fall_back_if_due(Pass& p);
+  // A gang whose workers wait unbound: fall back if the deadline is at risk,
+  // place it again after capacity.placementTimeoutSeconds.
+  void watch_binding(Pass& p, const std::vector<kube::json>& current);
+  void withdraw(Pass& p, const std::string& reason, const std::string& message);
   void stop_gang(Pass& p, const std::string& reason, const std::string& message, bool interruption);
   void finish(Pass& p, const std::string& phase, const std::string& reason,
               const std::string& message);
   void account(Pass& p);
   kube::ReconcileOutcome act(Pass& p);
+  // A deleted job whose workers are all settled: a CostSettled Event with
+  // the final figures, then its finalizer comes off.
+  kube::ReconcileOutcome let_go(Pass& p);
   std::chrono::milliseconds real_delay(double sim_seconds) const;
 
   kube::Client& client_;

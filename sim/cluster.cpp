@@ -227,6 +227,14 @@ void Cluster::interrupt(const std::string& node) {
   cv_.notify_all();
 }
 
+void Cluster::pause_scheduling(bool paused) {
+  on_loop([this, paused] {
+    scheduling_paused_ = paused;
+    if (!paused) schedule_pending();
+    return json();
+  });
+}
+
 // ---------------------------------------------------------------- the loop
 
 void Cluster::add_timer(double sim_delay, std::function<void()> fire) {
@@ -347,6 +355,7 @@ void Cluster::handle_node(const std::string& name) {
 // ---------------------------------------------------------------- scheduler
 
 void Cluster::schedule_pending() {
+  if (scheduling_paused_) return;
   auto pods = api_.store().list(kPods, "", nullptr, 0, "", 0);
   if (!pods) return;
   std::vector<ObjectPtr> pending;

@@ -88,6 +88,11 @@ class Cluster {
   json summary_json() const;
   // Starts an interruption notice on a node now (as the annotation does).
   void interrupt(const std::string& node);
+  // Holds every pending pod unbound, as a scheduler outage would, until
+  // called again with false (tests: pods created meanwhile stay Pending
+  // with no PodScheduled condition, then are scheduled against the nodes
+  // as they are at that point).
+  void pause_scheduling(bool paused);
   // Waits (in real time) until the loop has handled every change queued so
   // far and no timer is due on the cluster's clock (tests). False at the deadline.
   bool wait_idle(std::chrono::steady_clock::duration timeout);
@@ -190,6 +195,7 @@ class Cluster {
   std::map<std::string, PodRequests> requests_;       // by pod uid
   std::map<std::string, std::string> unschedulable_;  // pod uid -> last message written
   bool pods_changed_ = false;
+  bool scheduling_paused_ = false;
   std::set<std::string> controller_namespaces_;  // namespaces whose controllers must sync
   uint64_t pod_ip_counter_ = 0;
   uint64_t interruptions_total_ = 0;

@@ -136,7 +136,8 @@ int main(int argc, char** argv) {
   app.add_option("--time-scale", time_scale,
                  "Sim seconds per real second for every delay the simulated cluster makes "
                  "(container startup, work, interruption notices); object timestamps stay real, "
-                 "so give a controller under test the same factor")
+                 "so give a controller under test the same factor. When not 1, timestamps carry "
+                 "microseconds (valid RFC 3339), since one real second is many sim seconds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--pod-network", pod_network_octet,
@@ -195,6 +196,7 @@ int main(int argc, char** argv) {
       std::cerr << "kubesim: --cluster: " << config.error() << std::endl;
       return 2;
     }
+    if (time_scale != 1) kubesim::set_timestamp_fraction_digits(6);
     kubesim::ClusterOptions copts;
     copts.time_scale = time_scale;
     copts.pod_network_octet = pod_network_octet;

@@ -1,5 +1,7 @@
 #include "sim/names.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
@@ -87,12 +89,34 @@ std::string generate_name(const std::string& prefix) {
   return out;
 }
 
+namespace {
+std::atomic<int> fraction_digits{0};
+}  // namespace
+
+void set_timestamp_fraction_digits(int digits) {
+  fraction_digits.store(std::clamp(digits, 0, 9), std::memory_order_relaxed);
+}
+
+int timestamp_fraction_digits() { return fraction_digits.load(std::memory_order_relaxed); }
+
 std::string rfc3339(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  // Whole seconds rounded down (to_time_t may round), then the fraction.
+  const auto secs = std::chrono::floor<std::chrono::seconds>(t);
+  const std::time_t tt = std::chrono::system_clock::to_time_t(secs);
   std::tm tm{};
   gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  char buf[48];
+  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  const int digits = timestamp_fraction_digits();
+  if (digits > 0) {
+    const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(t - secs).count();
+    char frac[16];
+    std::snprintf(frac, sizeof frac, "%09lld", static_cast<long long>(nanos));
+    buf[n++] = '.';
+    for (int i = 0; i < digits; ++i) buf[n++] = frac[i];
+  }
+  buf[n++] = 'Z';
+  buf[n] = '\0';
   return buf;
 }
 

@@ -24,8 +24,15 @@ std::string new_uid();
 // generateName + 5 characters from the same alphabet the real server uses.
 std::string generate_name(const std::string& prefix);
 
-// RFC 3339 with second precision in UTC, as metav1.Time serialises.
+// RFC 3339 in UTC with second precision, as metav1.Time serialises; with
+// set_timestamp_fraction_digits(n > 0), with n digits of fractional seconds
+// (still RFC 3339: client-go and kubectl read them).
 std::string rfc3339(std::chrono::system_clock::time_point t);
+// Process-wide, 0-9, default 0. A time-scaled cluster sets 6: at x100 one
+// real second is 100 sim seconds, and whole-second timestamps would blur
+// every duration measured from them (a pod's cost) by that much.
+void set_timestamp_fraction_digits(int digits);
+int timestamp_fraction_digits();
 // Parses what rfc3339() writes (and a fractional/offset variant); false on garbage.
 bool parse_rfc3339(const std::string& s, std::chrono::system_clock::time_point& out);
 

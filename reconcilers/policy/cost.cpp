@@ -152,6 +152,18 @@ FallbackDecision should_fall_back(const FallbackInput& in) {
               duration_text(left_wall * scale) + " left)"};
 }
 
+std::optional<WallTime> deadline_rule_fires_at(const FallbackInput& in) {
+  if (in.preference != Preference::kSpotWithFallback || !in.deadline ||
+      !in.expected_runtime_seconds) {
+    return std::nullopt;
+  }
+  const double remaining = std::max(0.0, *in.expected_runtime_seconds - in.progress_seconds);
+  const double scale = in.time_scale > 0 ? in.time_scale : 1.0;
+  const double needed_wall = (remaining + in.restart_overhead_seconds) / scale;
+  return *in.deadline -
+         std::chrono::duration_cast<WallTime::duration>(std::chrono::duration<double>(needed_wall));
+}
+
 double lost_work_estimate(double run_seconds, const CheckpointPolicy& checkpoint) {
   if (run_seconds <= 0) return 0;
   if (!checkpoint.has_volume || !(checkpoint.interval_seconds > 0)) return run_seconds;

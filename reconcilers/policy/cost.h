@@ -105,6 +105,14 @@ struct FallbackDecision {
 // NoExpectedRuntime, no fallback). The caller keeps a fallback sticky.
 FallbackDecision should_fall_back(const FallbackInput& in);
 
+// When the deadline rule will fire if the job makes no progress from now on
+// (a gang waiting for capacity or for its workers to be bound): the instant
+// the time left drops below the work left plus a restart. nullopt when the
+// rule cannot apply (not SpotWithFallback, no deadline or expected runtime).
+// While a gang runs, work done and time left shrink together, so the rule's
+// answer only changes while it does not.
+std::optional<WallTime> deadline_rule_fires_at(const FallbackInput& in);
+
 // ---- Lost work ---------------------------------------------------------------------
 
 inline constexpr double kDefaultCheckpointIntervalSeconds =

@@ -286,14 +286,22 @@ Expected<PoolChoice, NoFit> choose_pool(const std::vector<PlacementNode>& nodes,
   } else {
     tiers = {CapacityType::kSpot, CapacityType::kOnDemand};
   }
-  for (CapacityType tier : tiers) {
-    std::optional<PoolChoice> best;
-    for (auto& [name, pool] : pools) {  // by name: deterministic
-      if (pool.capacity_type != tier || pool.room < gang.workers) continue;
-      PoolChoice choice = pack(pool, gang);
-      if (!best || cheaper(choice, *best)) best = std::move(choice);
+  auto avoided = [&gang](const std::string& name) {
+    return std::find(gang.avoid_pools.begin(), gang.avoid_pools.end(), name) !=
+           gang.avoid_pools.end();
+  };
+  for (const bool avoiding : {true, false}) {
+    for (CapacityType tier : tiers) {
+      std::optional<PoolChoice> best;
+      for (auto& [name, pool] : pools) {  // by name: deterministic
+        if (pool.capacity_type != tier || pool.room < gang.workers) continue;
+        if (avoiding && avoided(name)) continue;
+        PoolChoice choice = pack(pool, gang);
+        if (!best || cheaper(choice, *best)) best = std::move(choice);
+      }
+      if (best) return *std::move(best);
     }
-    if (best) return *std::move(best);
+    if (gang.avoid_pools.empty()) break;
   }
 
   const std::string total = std::to_string(nodes.size());

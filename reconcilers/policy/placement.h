@@ -55,6 +55,9 @@ struct GangRequest {
   Preference preference = Preference::kSpotWithFallback;
   bool fell_back = false;                   // once true: on-demand pools only
   std::vector<std::string> instance_types;  // allow-list; empty = any
+  // Pools (PoolChoice::name(), e.g. "g5.xlarge/spot") chosen only when no
+  // other pool fits now: one that just failed to bind the gang.
+  std::vector<std::string> avoid_pools;
 };
 
 struct PoolChoice {

@@ -73,6 +73,30 @@ TEST(CostMetrics, JobsArePerPhaseWithEveryPhasePresentAndATeamlessJobHasAnEmptyT
             (std::pair<std::string, std::string>{"team", ""}));
 }
 
+TEST(CostMetrics, ADeletedJobKeepsItsFinalSeriesForTheRetentionButLeavesThePhaseCounts) {
+  using std::chrono::minutes;
+  const Clock::SteadyTime t0{};
+  RecentlyDeleted deleted(minutes(10));
+  deleted.add(job("ml", "gone", "Succeeded", 4.25), t0);
+  const std::vector<kube::ObjectPtr> live = {job("ml", "other", "Running", 1)};
+
+  auto kept = deleted.current(t0 + minutes(9), live);
+  ASSERT_EQ(kept.size(), 1u);
+  const auto samples = trainingjob_cost_samples(live, kept);
+  ASSERT_NE(find(samples, "frugal_cost_usd_total", "name", "gone"), nullptr);
+  EXPECT_DOUBLE_EQ(find(samples, "frugal_cost_usd_total", "name", "gone")->value, 4.25);
+  for (const CostSample& s : samples) {
+    if (s.name == "frugal_trainingjobs" && s.labels[1].second == "Succeeded") {
+      EXPECT_EQ(s.value, 0) << "a deleted job is no longer a job in any phase";
+    }
+  }
+  // A new job of the same name owns the series at once.
+  EXPECT_TRUE(deleted.current(t0 + minutes(9), {job("ml", "gone", "Queued", 0)}).empty());
+  // After the retention the series go.
+  EXPECT_TRUE(deleted.current(t0 + minutes(10), live).empty());
+  EXPECT_TRUE(deleted.current(t0 + minutes(1), live).empty()) << "forgotten, not hidden";
+}
+
 TEST(CostMetrics, NoJobsNoSeries) { EXPECT_TRUE(trainingjob_cost_samples({}).empty()); }
 
 }  // namespace

@@ -183,6 +183,27 @@ TEST(FallbackRule, FallsBackAtMaxInterruptions) {
   EXPECT_TRUE(should_fall_back(in).fall_back);
 }
 
+TEST(FallbackRule, AWaitingJobKnowsWhenTheDeadlineRuleWillFire) {
+  FallbackInput in = spot_job();
+  EXPECT_FALSE(deadline_rule_fires_at(in)) << "no deadline";
+  in.deadline = kT0 + hours(2);
+  EXPECT_FALSE(deadline_rule_fires_at(in)) << "no expected runtime";
+  in.expected_runtime_seconds = 3 * 3600;
+  in.restart_overhead_seconds = 300;
+  in.progress_seconds = 1.5 * 3600;
+  in.time_scale = 10;  // 1.5 h of work + 5 min = 5700 sim s = 570 s of wall time
+  auto fires = deadline_rule_fires_at(in);
+  ASSERT_TRUE(fires);
+  EXPECT_EQ(*fires, kT0 + hours(2) - std::chrono::seconds(570));
+  // Waiting without progress: on track just before, at risk just after.
+  in.now = *fires - std::chrono::milliseconds(1);
+  EXPECT_FALSE(should_fall_back(in).fall_back);
+  in.now = *fires + std::chrono::milliseconds(1);
+  EXPECT_EQ(should_fall_back(in).reason, kReasonDeadlineAtRisk);
+  in.preference = Preference::kSpot;
+  EXPECT_FALSE(deadline_rule_fires_at(in)) << "only SpotWithFallback falls back";
+}
+
 TEST(FallbackRule, DeadlineAtRiskWhenRemainingWorkPlusARestartOverrunsIt) {
   FallbackInput in = spot_job();
   in.deadline = kT0 + hours(2);

@@ -256,6 +256,24 @@ TEST(ChoosePool, SpotWithFallbackPrefersAnyFittingSpotPoolOverCheaperOnDemand) {
   EXPECT_EQ(five->nodes.size(), 5u);
 }
 
+TEST(ChoosePool, AnAvoidedPoolIsTakenOnlyWhenNothingElseFits) {
+  // The spot pool just failed to bind the gang: the next placement tries the
+  // others first, on-demand included, and comes back to it only as a last resort.
+  std::vector<PlacementNode> nodes = {make(g5("spot-0")), make(g5("spot-1")),
+                                      make(g5("od-0", "on-demand")), make(g5("od-1", "on-demand"))};
+  GangRequest g = gang(2);
+  g.avoid_pools = {"g5.xlarge/spot"};
+  auto choice = choose_pool(nodes, g);
+  ASSERT_TRUE(choice.has_value()) << choice.error().message;
+  EXPECT_EQ(choice->name(), "g5.xlarge/on-demand");
+  nodes.pop_back();  // on-demand no longer holds two workers
+  choice = choose_pool(nodes, g);
+  ASSERT_TRUE(choice.has_value()) << choice.error().message;
+  EXPECT_EQ(choice->name(), "g5.xlarge/spot");
+  g.avoid_pools = {"g5.xlarge/on-demand"};
+  EXPECT_EQ(choose_pool(nodes, g)->name(), "g5.xlarge/spot") << "avoiding a pool that does not fit";
+}
+
 TEST(ChoosePool, FallenBackJobsTakeOnlyOnDemand) {
   std::vector<PlacementNode> nodes = {make(g5("spot-0")), make(g5("od-0", "on-demand"))};
   GangRequest g = gang(1);

@@ -28,6 +28,7 @@
 #include "sim/cluster.h"
 #include "sim/cluster_config.h"
 #include "sim/http_server.h"
+#include "sim/names.h"
 #include "tests/support/frugal_kubesim.h"
 
 namespace frugal::reconcilers {
@@ -292,6 +293,8 @@ class TrainingJobControllerTest : public ::testing::Test {
     ASSERT_TRUE(book) << book.error();
     ASSERT_TRUE(api_.create("ml.frugal.dev", "v1alpha1", "pricebooks", "", (*book)[0]));
 
+    // As kubesim --time-scale does: timestamps to the microsecond.
+    kubesim::set_timestamp_fraction_digits(6);
     auto config = kubesim::parse_cluster_config(kCluster, "trainingjob_test.yaml");
     ASSERT_TRUE(config) << config.error();
     kubesim::ClusterOptions co;
@@ -319,6 +322,7 @@ class TrainingJobControllerTest : public ::testing::Test {
     manager_.reset();
     cluster_.reset();
     server_->stop();
+    kubesim::set_timestamp_fraction_digits(0);
   }
 
   // A job of `workers` GPU workers that each take a whole g5.xlarge (so a
@@ -494,7 +498,8 @@ TEST_F(TrainingJobControllerTest, ASpotJobSucceedsAndItsCostIsExactFromThePodTim
   const json& cost = s["cost"];
   EXPECT_GT(cost["totalUSD"].get<double>(), 0);
   EXPECT_NEAR(cost["totalUSD"].get<double>(), expected, 0.01) << cost.dump();
-  EXPECT_NEAR(cost["billableSeconds"].get<double>(), seconds_bound, 1e-6);
+  EXPECT_NEAR(cost["billableSeconds"].get<double>(), seconds_bound, 1e-3)
+      << "status.cost rounds seconds to the millisecond";
   EXPECT_NEAR(cost["gpuHours"].get<double>(), seconds_bound / 3600, 1e-6)
       << "status.cost rounds GPU hours to the microhour";
   EXPECT_NEAR(cost["spotSavingsUSD"].get<double>(), seconds_bound * (1.006 - kSpotHourly) / 3600,
@@ -675,6 +680,112 @@ TEST_F(TrainingJobControllerTest, MaxRuntimeFailsARunawayJobAndTheTtlDeletesItWi
   // it (their cost finalizers released, nothing left hanging).
   ASSERT_TRUE(eventually([&] { return !job_exists("runaway") && pods_of("runaway") == 0; }))
       << status("runaway").dump() << " pods left: " << pods_of("runaway");
+}
+
+TEST_F(TrainingJobControllerTest, DeletingARunningJobStopsItsWorkersAndSettlesTheirCostFirst) {
+  create(job("doomed", 2, 100000));
+  wait_running("doomed", 0, 100);
+  auto tj = api_.get("ml.frugal.dev", "v1alpha1", "trainingjobs", "default", "doomed");
+  ASSERT_TRUE(tj);
+  EXPECT_EQ((*tj)["metadata"]["finalizers"], json::array({kCostFinalizer}))
+      << "the job is held until its workers' cost is settled";
+  const double before = status("doomed")["cost"]["totalUSD"].get<double>();
+  const auto deleted_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(api_.remove("ml.frugal.dev", "v1alpha1", "trainingjobs", "default", "doomed"));
+
+  ASSERT_TRUE(eventually([&] { return !job_exists("doomed") && pods_of("doomed") == 0; }))
+      << status("doomed").dump() << " pods left: " << pods_of("doomed");
+  const double elapsed_sim =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - deleted_at).count() *
+      kTimeScale;
+  // The workers were stopped gracefully (they checkpointed on SIGTERM).
+  for (const char* w : {"doomed-a0-0", "doomed-a0-1"}) {
+    EXPECT_EQ(run_of(w)["reason"], "deleted (SIGTERM)") << run_of(w).dump();
+  }
+  // The final cost was settled and reported before the job went: at least
+  // what status showed before the delete, at most that plus both workers'
+  // rate for the time since.
+  std::string message;
+  ASSERT_TRUE(eventually([&] {
+    auto events = api_.store().list("events", "", nullptr, 0, "", 0);
+    for (const auto& e : events->items) {
+      if ((*e)["involvedObject"].value("name", "") == "doomed" &&
+          (*e)["reason"] == kReasonCostSettled) {
+        message = (*e).value("message", "");
+      }
+    }
+    return !message.empty();
+  }));
+  double settled = -1;
+  ASSERT_EQ(std::sscanf(message.c_str(), "Final cost $%lf", &settled), 1) << message;
+  EXPECT_GE(settled, before - 0.0002) << message;
+  EXPECT_LE(settled, before + 2 * kSpotHourly * elapsed_sim / 3600 + 0.01) << message;
+  EXPECT_GT(settled, 0);
+  // /metrics still reports the settled total (for the scrapes after the
+  // delete), though the job no longer counts in any phase.
+  const std::string series =
+      "frugal_cost_usd_total{capacity_type=\"spot\",kind=\"TrainingJob\",name=\"doomed\","
+      "namespace=\"default\",team=\"\"} ";
+  const std::string metrics = manager_->registry().expose();
+  const size_t at = metrics.find(series);
+  ASSERT_NE(at, std::string::npos) << metrics;
+  EXPECT_NEAR(std::stod(metrics.substr(at + series.size())), settled, 1e-4);
+  EXPECT_EQ(metrics.find("frugal_trainingjobs{namespace=\"default\",phase=\"Running\"} 1"),
+            std::string::npos);
+}
+
+TEST_F(TrainingJobControllerTest, AGangThatIsNeverBoundIsPlacedAgainOnAnotherPool) {
+  // The scheduler binds nothing (an outage, or capacity the controller
+  // cannot see): the spot pool looks free but the gang waits unbound.
+  cluster_->pause_scheduling(true);
+  json j = job("stuck", 2, 300);
+  j["spec"]["capacity"]["placementTimeoutSeconds"] = 150;
+  create(j);
+  ASSERT_TRUE(eventually([&] { return !pod("stuck-a0-1").empty(); }));
+  EXPECT_EQ(status("stuck")["nodePool"], "g5.xlarge/spot");
+  // After 150 sim seconds the gang is withdrawn and placed on the next pool
+  // (where the scheduler, back at work, binds it before its own timeout).
+  ASSERT_TRUE(eventually([&] { return !pod("stuck-a1-1").empty(); })) << status("stuck").dump();
+  cluster_->pause_scheduling(false);
+  EXPECT_EQ(status("stuck")["nodePool"], "g5.xlarge/on-demand");
+  EXPECT_TRUE(eventually([&] { return event_seen("stuck", kReasonPlacementTimeout); }));
+
+  ASSERT_TRUE(eventually([&] { return phase("stuck") == "Succeeded"; })) << status("stuck").dump();
+  const json s = status("stuck");
+  EXPECT_EQ(s["attempt"], 1);
+  EXPECT_EQ(s["restarts"], 0) << "nothing had run: not a restart";
+  EXPECT_EQ(s["failures"], 0);
+  EXPECT_EQ(s["interruptions"], 0);
+  EXPECT_EQ(s["capacityType"], "on-demand");
+  EXPECT_EQ(node_of("stuck-a1-0").rfind("gpu-on-demand-", 0), 0u) << node_of("stuck-a1-0");
+  // The withdrawn workers never ran and cost nothing: the bill is the
+  // on-demand gang's alone, with no spot savings.
+  EXPECT_TRUE(eventually([&] { return pod("stuck-a0-0").empty() && pod("stuck-a0-1").empty(); }));
+  EXPECT_EQ(s["cost"]["spotSavingsUSD"], 0.0);
+  EXPECT_GT(s["cost"]["totalUSD"].get<double>(), 0);
+}
+
+TEST_F(TrainingJobControllerTest, ASpotGangWaitingPastItsDeadlineBudgetFallsBackToOnDemand) {
+  cluster_->pause_scheduling(true);
+  // 200 s of work (2 s of wall time at x100) and a deadline 3.5 s away: spot
+  // at first, but waiting unbound eats the slack, and 1.5 s later the
+  // deadline rule moves the gang to on-demand.
+  json j = job("due", 1, 200);
+  j["spec"]["runPolicy"] = {{"expectedRuntimeSeconds", 200}};
+  j["spec"]["capacity"]["placementTimeoutSeconds"] = 100000;
+  j["spec"]["capacity"]["deadline"] =
+      rfc3339(std::chrono::system_clock::now() + std::chrono::milliseconds(3500));
+  create(j);
+  ASSERT_TRUE(eventually([&] { return !pod("due-a0-0").empty(); }));
+  EXPECT_EQ(status("due")["capacityType"], "spot");
+  ASSERT_TRUE(eventually([&] { return !pod("due-a1-0").empty(); })) << status("due").dump();
+  EXPECT_EQ(status("due")["capacityType"], "on-demand");
+  EXPECT_EQ(condition("due", kCondFellBack)["reason"], policy::kReasonDeadlineAtRisk);
+  EXPECT_EQ(status("due")["fellBack"], true);
+  cluster_->pause_scheduling(false);
+  ASSERT_TRUE(eventually([&] { return phase("due") == "Succeeded"; })) << status("due").dump();
+  EXPECT_EQ(node_of("due-a1-0").rfind("gpu-on-demand-", 0), 0u) << node_of("due-a1-0");
+  EXPECT_EQ(status("due")["restarts"], 0);
 }
 
 // The cost metrics a finished job leaves, scraped as Prometheus would, pass

@@ -18,6 +18,7 @@
 
 #include "common/clock.h"
 #include "sim/json_access.h"
+#include "sim/names.h"
 
 namespace kubesim {
 namespace {
@@ -233,6 +234,36 @@ TEST_F(ClusterTest, APodThatFitsNowhereIsUnschedulableWithTheSchedulersMessage) 
   EXPECT_EQ(event_reasons("huge"), (std::vector<std::string>{"FailedScheduling"}));
   advance(3);
   EXPECT_EQ(event_reasons("huge").size(), 1u) << "the same verdict is not repeated";
+}
+
+TEST_F(ClusterTest, APausedSchedulerLeavesPodsPendingUntilItResumes) {
+  cluster_->pause_scheduling(true);
+  create(training_pod("held", 10));
+  advance(5);
+  json now = pod("held");
+  EXPECT_EQ(string_at(now["spec"], "nodeName"), "");
+  EXPECT_TRUE(condition(now, "PodScheduled").is_null()) << "not judged at all, as in an outage";
+  EXPECT_EQ(phase("held"), "Pending");
+  cluster_->pause_scheduling(false);
+  settle();
+  EXPECT_FALSE(string_at(pod("held")["spec"], "nodeName").empty());
+  EXPECT_EQ(condition(pod("held"), "PodScheduled")["status"], "True");
+}
+
+TEST(Rfc3339, WholeSecondsByDefaultAndFractionsWhenAsked) {
+  using namespace std::chrono;
+  const system_clock::time_point t =
+      system_clock::from_time_t(1795000000) + microseconds(123456) + nanoseconds(789);
+  EXPECT_EQ(rfc3339(t), "2026-11-18T11:06:40Z") << "truncated, never rounded up";
+  set_timestamp_fraction_digits(6);
+  EXPECT_EQ(rfc3339(t), "2026-11-18T11:06:40.123456Z");
+  set_timestamp_fraction_digits(3);
+  EXPECT_EQ(rfc3339(system_clock::from_time_t(1795000000) + milliseconds(999)),
+            "2026-11-18T11:06:40.999Z");
+  system_clock::time_point back;
+  ASSERT_TRUE(parse_rfc3339(rfc3339(t), back));
+  EXPECT_EQ(duration_cast<milliseconds>(back.time_since_epoch()).count(), 1795000000123);
+  set_timestamp_fraction_digits(0);
 }
 
 TEST_F(ClusterTest,
