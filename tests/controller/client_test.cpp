@@ -25,9 +25,12 @@
 #include "sim/apiserver.h"
 #include "sim/http_server.h"
 #include "sim/tls.h"
+#include "tests/support/poll.h"
 
 namespace frugal::kube {
 namespace {
+
+using frugal::testing::eventually;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -36,17 +39,6 @@ const ResourceRef kConfigMaps{"", "v1", "configmaps", "ConfigMap", true};
 const ResourceRef kCrds{"apiextensions.k8s.io", "v1", "customresourcedefinitions",
                         "CustomResourceDefinition", false};
 const ResourceRef kWidgets{"test.frugal.dev", "v1", "widgets", "Widget", true};
-
-// Polls `pred` until it holds or `within` passes.
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds within = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + within;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return pred();
-}
 
 // kubesim's ApiServer served over HTTP, or HTTPS with a fresh CA.
 class Sim {
@@ -163,9 +155,10 @@ class WatchRunner {
  public:
   using Predicate = std::function<bool(const WatchEvent&)>;  // true: stop after this event
 
-  WatchRunner(Client& client, const ResourceRef& r, ListOptions opts,
-              Predicate last = [](const WatchEvent&) { return false; },
-              std::chrono::milliseconds poll = 50ms)
+  WatchRunner(
+      Client& client, const ResourceRef& r, ListOptions opts,
+      Predicate last = [](const WatchEvent&) { return false; },
+      std::chrono::milliseconds poll = 50ms)
       : thread_([this, &client, r, opts = std::move(opts), last = std::move(last), poll] {
           auto result = client.watch(
               r, "default", opts,
@@ -247,8 +240,10 @@ TEST(ClientResourceRef, BuildsCoreGroupNamespacedAndClusterPaths) {
   EXPECT_EQ(kConfigMaps.path("ns"), "/api/v1/namespaces/ns/configmaps");
   ResourceRef pods{"", "v1", "pods", "Pod", true};
   EXPECT_EQ(pods.path("ns", "p", "status"), "/api/v1/namespaces/ns/pods/p/status");
-  EXPECT_EQ(kWidgets.path("ns", "w", "status"), "/apis/test.frugal.dev/v1/namespaces/ns/widgets/w/status");
-  EXPECT_EQ(kCrds.path("ignored", "a.b"), "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/a.b");
+  EXPECT_EQ(kWidgets.path("ns", "w", "status"),
+            "/apis/test.frugal.dev/v1/namespaces/ns/widgets/w/status");
+  EXPECT_EQ(kCrds.path("ignored", "a.b"),
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/a.b");
   ResourceRef nodes{"", "v1", "nodes", "Node", false};
   EXPECT_EQ(nodes.path(), "/api/v1/nodes");
   EXPECT_EQ(kWidgets.api_version(), "test.frugal.dev/v1");
@@ -318,9 +313,9 @@ TEST(ClientCrud, PatchesWithMergeJsonAndStrategicMerge) {
   ASSERT_TRUE(jsonp) << jsonp.error().to_string();
   EXPECT_EQ((*jsonp)["data"]["c"], "3");
 
-  auto failed_test = client.patch(
-      kConfigMaps, "default", "cm", PatchType::Json,
-      json::array({{{"op", "test"}, {"path", "/data/b"}, {"value", "stale"}}}));
+  auto failed_test =
+      client.patch(kConfigMaps, "default", "cm", PatchType::Json,
+                   json::array({{{"op", "test"}, {"path", "/data/b"}, {"value", "stale"}}}));
   ASSERT_FALSE(failed_test);
   EXPECT_TRUE(failed_test.error().is_invalid()) << failed_test.error().to_string();
 
@@ -362,8 +357,8 @@ TEST(ClientErrors, DeleteWithStalePreconditionIsConflict) {
   Client client(sim.config());
   auto created = client.create(kConfigMaps, "default", config_map("cm"));
   ASSERT_TRUE(created);
-  auto updated = client.patch(kConfigMaps, "default", "cm", PatchType::Merge,
-                              {{"data", {{"x", "y"}}}});
+  auto updated =
+      client.patch(kConfigMaps, "default", "cm", PatchType::Merge, {{"data", {{"x", "y"}}}});
   ASSERT_TRUE(updated);
 
   auto stale = client.remove(kConfigMaps, "default", "cm",
@@ -396,7 +391,8 @@ TEST(ClientErrors, NonStatusErrorBodyBecomesTruncatedMessage) {
   const std::string big(5000, 'x');
   RawServer server([&](const kubesim::Request& req) -> kubesim::Reply {
     if (req.path == "/small")
-      return kubesim::Response{.status = 502, .content_type = "text/plain", .body = "bad gateway\n"};
+      return kubesim::Response{
+          .status = 502, .content_type = "text/plain", .body = "bad gateway\n"};
     return kubesim::Response{.status = 418, .content_type = "text/plain", .body = big};
   });
   Client client(server.config());
@@ -453,7 +449,8 @@ TEST(ClientList, PaginatesWithLimitAndContinue) {
     ASSERT_TRUE(page) << page.error().to_string();
     ++pages;
     EXPECT_LE((*page)["items"].size(), 2u);
-    for (const auto& item : (*page)["items"]) names.insert(item["metadata"]["name"].get<std::string>());
+    for (const auto& item : (*page)["items"])
+      names.insert(item["metadata"]["name"].get<std::string>());
     std::string next = (*page)["metadata"].value("continue", "");
     if (next.empty()) break;
     opts.continue_token = next;
@@ -543,8 +540,8 @@ TEST(ClientCrd, UpdatesStatusSubresourceOfCustomResource) {
   EXPECT_EQ((*patched)["status"]["phase"], "Done");
   EXPECT_EQ((*patched)["spec"]["size"], 2);
 
-  auto strategic = client.patch(kWidgets, "default", "w", PatchType::StrategicMerge,
-                                {{"spec", {{"size", 3}}}});
+  auto strategic =
+      client.patch(kWidgets, "default", "w", PatchType::StrategicMerge, {{"spec", {{"size", 3}}}});
   ASSERT_FALSE(strategic);
   EXPECT_EQ(strategic.error().http_status, 415) << strategic.error().to_string();
 
@@ -692,7 +689,8 @@ TEST(ClientRetry, RetriesServerErrorWithRetryAfterForAnyVerb) {
     if (calls.fetch_add(1) < 2) {
       return kubesim::Response{
           .status = 503,
-          .body = R"({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"ServiceUnavailable","message":"busy","code":503})",
+          .body =
+              R"({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"ServiceUnavailable","message":"busy","code":503})",
           .headers = {{"Retry-After", "0"}}};
     }
     return kubesim::Response{.status = 201, .body = R"({"kind":"ConfigMap"})"};
@@ -736,7 +734,8 @@ TEST(ClientWatch, ReceivesAddedModifiedDeletedFromAnotherThread) {
                     [](const WatchEvent& e) { return e.type == "DELETED"; });
 
   ASSERT_TRUE(client.create(kConfigMaps, "default", config_map("cm", {{"a", "1"}})));
-  ASSERT_TRUE(client.patch(kConfigMaps, "default", "cm", PatchType::Merge, {{"data", {{"a", "2"}}}}));
+  ASSERT_TRUE(
+      client.patch(kConfigMaps, "default", "cm", PatchType::Merge, {{"data", {{"a", "2"}}}}));
   ASSERT_TRUE(client.remove(kConfigMaps, "default", "cm"));
 
   ASSERT_TRUE(watch.wait_done());
@@ -755,7 +754,8 @@ TEST(ClientWatch, StopsPromptlyWhenStopIsSet) {
   Sim sim;
   RecordingObserver obs;
   Client client(sim.config(), {.observer = &obs});
-  WatchRunner watch(client, kConfigMaps, {}, [](const WatchEvent&) { return false; }, 50ms);
+  WatchRunner watch(
+      client, kConfigMaps, {}, [](const WatchEvent&) { return false; }, 50ms);
   ASSERT_TRUE(eventually([&] { return sim.api.active_watches() == 1; }));
   // An event through the stream proves the client has the answer's headers
   // (on a loaded machine the server may register the watch well before).
@@ -786,7 +786,8 @@ TEST(ClientWatch, CompactedVersionYieldsInStreamExpiredError) {
   Client client(sim.config());
   auto created = client.create(kConfigMaps, "default", config_map("cm"));
   ASSERT_TRUE(created);
-  ASSERT_TRUE(client.patch(kConfigMaps, "default", "cm", PatchType::Merge, {{"data", {{"a", "1"}}}}));
+  ASSERT_TRUE(
+      client.patch(kConfigMaps, "default", "cm", PatchType::Merge, {{"data", {{"a", "1"}}}}));
   sim.api.store().compact(sim.api.store().current_rv());
 
   WatchRunner watch(client, kConfigMaps, {.resource_version = rv_of(*created)},
@@ -805,7 +806,8 @@ TEST(ClientWatch, CompactedVersionAsHttpStatusIsExpiredError) {
   Client client(sim.config());
   auto created = client.create(kConfigMaps, "default", config_map("cm"));
   ASSERT_TRUE(created);
-  ASSERT_TRUE(client.patch(kConfigMaps, "default", "cm", PatchType::Merge, {{"data", {{"a", "1"}}}}));
+  ASSERT_TRUE(
+      client.patch(kConfigMaps, "default", "cm", PatchType::Merge, {{"data", {{"a", "1"}}}}));
   sim.api.store().compact(sim.api.store().current_rv());
 
   WatchRunner watch(client, kConfigMaps, {.resource_version = rv_of(*created)});
@@ -841,10 +843,13 @@ class ScriptedStream : public kubesim::WatchStream {
 
 TEST(ClientWatch, JoinsEventsSplitAcrossChunks) {
   RawServer server([](const kubesim::Request&) -> kubesim::Reply {
-    return std::make_shared<ScriptedStream>(std::vector<std::string>{
-        R"({"type":"ADDED","obj)", R"(ect":{"n":1}})" "\n" R"({"type":"MODIFIED","object":{"n":2}})"
-                                   "\r\n\n",
-        R"({"type":"DELETED","object":{"n":3}})"});
+    return std::make_shared<ScriptedStream>(
+        std::vector<std::string>{R"({"type":"ADDED","obj)",
+                                 R"(ect":{"n":1}})"
+                                 "\n"
+                                 R"({"type":"MODIFIED","object":{"n":2}})"
+                                 "\r\n\n",
+                                 R"({"type":"DELETED","object":{"n":3}})"});
   });
   Client client(server.config());
   WatchRunner watch(client, kConfigMaps, {});
@@ -862,7 +867,9 @@ TEST(ClientWatch, JoinsEventsSplitAcrossChunks) {
 TEST(ClientWatch, UndecodableEventEndsTheWatchWithAnError) {
   RawServer server([](const kubesim::Request&) -> kubesim::Reply {
     return std::make_shared<ScriptedStream>(
-        std::vector<std::string>{R"({"type":"ADDED","object":{}})" "\n", "garbage\n"});
+        std::vector<std::string>{R"({"type":"ADDED","object":{}})"
+                                 "\n",
+                                 "garbage\n"});
   });
   Client client(server.config());
   WatchRunner watch(client, kConfigMaps, {});
@@ -877,9 +884,9 @@ TEST(ClientWatch, RethrowsWhatTheCallbackThrows) {
   Client client(sim.config());
   ASSERT_TRUE(client.create(kConfigMaps, "default", config_map("cm")));
   std::atomic<bool> stop{false};
-  EXPECT_THROW((void)client.watch(kConfigMaps, "default", {},
-                                  [](WatchEvent&&) -> bool { throw std::runtime_error("boom"); },
-                                  stop),
+  EXPECT_THROW((void)client.watch(
+                   kConfigMaps, "default", {},
+                   [](WatchEvent&&) -> bool { throw std::runtime_error("boom"); }, stop),
                std::runtime_error);
 }
 
@@ -893,7 +900,8 @@ TEST(ClientWatch, RefusedConnectionIsATransportError) {
   cfg.server = "http://127.0.0.1:" + std::to_string(port);
   Client client(cfg, {.max_retries = 1});
   std::atomic<bool> stop{false};
-  auto r = client.watch(kConfigMaps, "default", {}, [](WatchEvent&&) { return true; }, stop);
+  auto r = client.watch(
+      kConfigMaps, "default", {}, [](WatchEvent&&) { return true; }, stop);
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().transport);
 }

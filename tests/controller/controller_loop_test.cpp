@@ -9,21 +9,14 @@
 #include <set>
 #include <thread>
 
+#include "tests/support/poll.h"
+
 namespace frugal::kube {
 namespace {
 
-using namespace std::chrono_literals;
+using frugal::testing::spin_until;
 
-// Polls `pred` until it holds or two seconds pass.
-template <class Pred>
-bool eventually(Pred pred) {
-  auto deadline = std::chrono::steady_clock::now() + 2s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::yield();
-  }
-  return pred();
-}
+using namespace std::chrono_literals;
 
 class ScriptedReconciler : public Reconciler {
  public:
@@ -92,7 +85,7 @@ TEST(ControllerLoop, SuccessReconcilesOnceAndForgets) {
   ControllerLoop loop(r, ControllerOptions{.name = "t", .concurrency = 2, .observer = &obs});
   loop.start();
   loop.enqueue({"ns", "a"});
-  ASSERT_TRUE(eventually([&] { return obs.count("success") == 1; }));
+  ASSERT_TRUE(spin_until([&] { return obs.count("success") == 1; }));
   EXPECT_EQ(loop.queue().num_requeues("ns/a"), 0);
   loop.stop();
   EXPECT_EQ(r.calls("ns/a"), 1);
@@ -109,15 +102,15 @@ TEST(ControllerLoop, ErrorsAreRetriedWithBackoffUntilSuccess) {
   ControllerLoop loop(r, ControllerOptions{.name = "t", .clock = &clock, .observer = &obs});
   loop.start();
   loop.enqueue({"ns", "a"});
-  ASSERT_TRUE(eventually([&] { return obs.count("error") == 1; }));
+  ASSERT_TRUE(spin_until([&] { return obs.count("error") == 1; }));
   // First retry after the per-item base delay (5 ms), the second after 10 ms.
-  ASSERT_TRUE(eventually([&] { return loop.queue().len() == 0 && r.calls("ns/a") == 1; }));
+  ASSERT_TRUE(spin_until([&] { return loop.queue().len() == 0 && r.calls("ns/a") == 1; }));
   clock.advance(5ms);
-  ASSERT_TRUE(eventually([&] { return obs.count("error") == 2; }));
+  ASSERT_TRUE(spin_until([&] { return obs.count("error") == 2; }));
   clock.advance(5ms);
   EXPECT_EQ(r.calls("ns/a"), 2) << "the second retry waits 10 ms";
   clock.advance(5ms);
-  ASSERT_TRUE(eventually([&] { return obs.count("success") == 1; }));
+  ASSERT_TRUE(spin_until([&] { return obs.count("success") == 1; }));
   EXPECT_EQ(loop.queue().num_requeues("ns/a"), 0);
   loop.stop();
 }
@@ -132,7 +125,7 @@ TEST(ControllerLoop, TerminalErrorsAreNotRetried) {
   ControllerLoop loop(r, ControllerOptions{.name = "t", .clock = &clock, .observer = &obs});
   loop.start();
   loop.enqueue({"ns", "a"});
-  ASSERT_TRUE(eventually([&] { return obs.count("terminal_error") == 1; }));
+  ASSERT_TRUE(spin_until([&] { return obs.count("terminal_error") == 1; }));
   clock.advance(1h);
   EXPECT_EQ(loop.queue().len(), 0u);
   loop.stop();
@@ -150,11 +143,11 @@ TEST(ControllerLoop, RequeueAfterComesBackAfterTheDelay) {
   ControllerLoop loop(r, ControllerOptions{.name = "t", .clock = &clock, .observer = &obs});
   loop.start();
   loop.enqueue({"ns", "a"});
-  ASSERT_TRUE(eventually([&] { return obs.count("requeue_after") == 1; }));
+  ASSERT_TRUE(spin_until([&] { return obs.count("requeue_after") == 1; }));
   clock.advance(29s);
   EXPECT_EQ(r.calls("ns/a"), 1);
   clock.advance(1s);
-  ASSERT_TRUE(eventually([&] { return obs.count("success") == 1; }));
+  ASSERT_TRUE(spin_until([&] { return obs.count("success") == 1; }));
   loop.stop();
 }
 
@@ -169,9 +162,9 @@ TEST(ControllerLoop, AnExceptionIsARetryableErrorNotACrash) {
   ControllerLoop loop(r, ControllerOptions{.name = "t", .clock = &clock, .observer = &obs});
   loop.start();
   loop.enqueue({"ns", "a"});
-  ASSERT_TRUE(eventually([&] { return obs.count("error") == 1; }));
+  ASSERT_TRUE(spin_until([&] { return obs.count("error") == 1; }));
   clock.advance(5ms);
-  ASSERT_TRUE(eventually([&] { return obs.count("success") == 1; }));
+  ASSERT_TRUE(spin_until([&] { return obs.count("success") == 1; }));
   loop.stop();
 }
 
@@ -187,7 +180,7 @@ TEST(ControllerLoop, ManyWorkersNeverReconcileOneKeyConcurrently) {
     });
   }
   for (auto& t : producers) t.join();
-  ASSERT_TRUE(eventually([&] { return loop.queue().len() == 0; }));
+  ASSERT_TRUE(spin_until([&] { return loop.queue().len() == 0; }));
   loop.stop();
   EXPECT_FALSE(r.overlapped());
   for (int i = 0; i < 10; ++i) EXPECT_GE(r.calls("ns/k" + std::to_string(i)), 1);
@@ -207,7 +200,7 @@ TEST(ControllerLoop, StopLetsInFlightReconcilesFinish) {
   ControllerLoop loop(r, ControllerOptions{.name = "t"});
   loop.start();
   loop.enqueue({"ns", "a"});
-  ASSERT_TRUE(eventually([&] { return entered.load(); }));
+  ASSERT_TRUE(spin_until([&] { return entered.load(); }));
   std::thread stopper([&] { loop.stop(); });
   release = true;
   stopper.join();

@@ -22,23 +22,14 @@
 #include "controller/kube/rest_config.h"
 #include "sim/apiserver.h"
 #include "sim/http_server.h"
+#include "tests/support/poll.h"
 
 namespace frugal::kube {
 namespace {
 
+using frugal::testing::spin_until;
+
 using std::chrono::seconds;
-
-constexpr auto kPollLimit = seconds(30);
-
-template <class Pred>
-bool eventually(Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + kPollLimit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
 
 // "prefix" + n, built by appending: g++ 12 at -O3 raises a false -Wrestrict
 // on `"literal" + std::to_string(n)` (GCC bug 105329).
@@ -384,10 +375,10 @@ TEST(EventRecorder, HundredIdenticalEventsEndAsOneEventWithCountHundred) {
   FakeSink sink;
   EventRecorder recorder(sink, recorder_options(clock));
   for (int i = 0; i < 100; ++i) recorder.warning(job("a"), "BackOff", "Back-off restarting");
-  ASSERT_TRUE(eventually([&] { return recorder.idle(); }));
+  ASSERT_TRUE(spin_until([&] { return recorder.idle(); }));
   if (recorder.stats().deferred > 0) {  // the writer kept up well enough to spend the burst
     clock.advance(kSpamRefillInterval);
-    ASSERT_TRUE(eventually([&] { return recorder.idle(); }));
+    ASSERT_TRUE(spin_until([&] { return recorder.idle(); }));
   }
   const auto events = sink.events();
   ASSERT_EQ(events.size(), 1u);
@@ -406,7 +397,7 @@ TEST(EventRecorder, FullQueueDropsEventsWithoutBlockingTheCaller) {
   EventRecorder recorder(sink, options);
   sink.close_gate();
   recorder.warning(job("j0"), "BackOff", "x");
-  ASSERT_TRUE(eventually([&] { return sink.blocked() == 1; })) << "the writer holds j0";
+  ASSERT_TRUE(spin_until([&] { return sink.blocked() == 1; })) << "the writer holds j0";
 
   // The API hangs; reconcilers keep recording and must not wait for it.
   std::atomic<bool> done{false};
@@ -414,12 +405,12 @@ TEST(EventRecorder, FullQueueDropsEventsWithoutBlockingTheCaller) {
     for (int i = 1; i <= 8; ++i) recorder.warning(job(numbered("j", i)), "BackOff", "x");
     done = true;
   });
-  const bool returned = eventually([&] { return done.load(); });
+  const bool returned = spin_until([&] { return done.load(); });
   sink.open_gate();
   reconciler.join();
   ASSERT_TRUE(returned) << "record() blocked on a hanging API";
   EXPECT_EQ(recorder.stats().dropped_queue_full, 4u);
-  ASSERT_TRUE(eventually([&] { return recorder.idle(); }));
+  ASSERT_TRUE(spin_until([&] { return recorder.idle(); }));
   EXPECT_EQ(sink.events().size(), 5u);
 }
 
@@ -428,11 +419,11 @@ TEST(EventRecorder, PatchOfAnEventThatIsGoneCreatesItWithTheFullCount) {
   FakeSink sink;
   EventRecorder recorder(sink, recorder_options(clock));
   recorder.warning(job("a"), "BackOff", "x");
-  ASSERT_TRUE(eventually([&] { return recorder.idle() && sink.events().size() == 1; }));
+  ASSERT_TRUE(spin_until([&] { return recorder.idle() && sink.events().size() == 1; }));
   const std::string name = sink.events().begin()->first;
   sink.forget_all();
   recorder.warning(job("a"), "BackOff", "x");
-  ASSERT_TRUE(eventually([&] { return recorder.idle() && sink.events().size() == 1; }));
+  ASSERT_TRUE(spin_until([&] { return recorder.idle() && sink.events().size() == 1; }));
   EXPECT_EQ(sink.events().begin()->first, name);
   EXPECT_EQ(sink.events().begin()->second["count"], 2);
   EXPECT_EQ(sink.patches(), 1);
@@ -445,17 +436,17 @@ TEST(EventRecorder, RetryableFailureIsRetriedAfterTheRetryInterval) {
   EventRecorder recorder(sink, recorder_options(clock));
   sink.fail_next(503, "ServiceUnavailable");
   recorder.warning(job("a"), "BackOff", "x");
-  ASSERT_TRUE(eventually([&] { return recorder.idle() && sink.creates() == 1; }));
+  ASSERT_TRUE(spin_until([&] { return recorder.idle() && sink.creates() == 1; }));
   EXPECT_TRUE(sink.events().empty());
   EXPECT_EQ(recorder.stats().retried, 1u);
   clock.advance(kEventRetryInterval);
-  ASSERT_TRUE(eventually([&] { return recorder.idle() && sink.events().size() == 1; }));
+  ASSERT_TRUE(spin_until([&] { return recorder.idle() && sink.events().size() == 1; }));
   EXPECT_EQ(recorder.stats().writes, 1u);
 
   // A rejected Event (422) is not retried: it is logged and counted.
   sink.fail_next(422, "Invalid");
   recorder.warning(job("b"), "BackOff", "x");
-  ASSERT_TRUE(eventually([&] { return recorder.idle() && recorder.stats().write_failures == 1; }));
+  ASSERT_TRUE(spin_until([&] { return recorder.idle() && recorder.stats().write_failures == 1; }));
   EXPECT_EQ(sink.events().size(), 1u);
 }
 
@@ -487,7 +478,7 @@ TEST(EventsKubesim, RepeatedEventIsOneEventWithItsCount) {
   const ObjectReference pod{"v1", "Pod", "default", "trainer-0", "uid-p", "", ""};
   for (int i = 0; i < 5; ++i) recorder.warning(pod, "SpotInterrupted", "Node reclaimed by cloud");
   json items;
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(spin_until([&] {
     if (!recorder.idle()) return false;
     Result<json> list = client.list(event_resource(), "default");
     if (!list) return false;

@@ -3,6 +3,8 @@
 // bookmarks, 410 relists with their diff, backoff on failures, and prompt
 // shutdown. Time is a FakeClock; the only real waiting is deadline-bounded
 // polls for the informer thread to reach a state.
+#include "controller/kube/informer.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -21,13 +23,15 @@
 
 #include "common/clock.h"
 #include "controller/kube/cache_store.h"
-#include "controller/kube/informer.h"
 #include "controller/kube/lister_watcher.h"
 #include "sim/apiserver.h"
 #include "sim/http_server.h"
+#include "tests/support/poll.h"
 
 namespace frugal::kube {
 namespace {
+
+using frugal::testing::spin_until;
 
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
@@ -36,16 +40,6 @@ using std::chrono::seconds;
 // Upper bound on how long a poll waits for another thread to reach a state.
 // Generous because TSan slows threads down; polls normally end at once.
 constexpr auto kPollLimit = seconds(30);
-
-template <class Pred>
-bool eventually(Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + kPollLimit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
 
 // ---- objects ----
 
@@ -59,9 +53,11 @@ json pod(const std::string& ns, const std::string& name, const std::string& rv) 
 json owned_pod(const std::string& ns, const std::string& name, const std::string& rv,
                const std::string& owner_uid) {
   json obj = pod(ns, name, rv);
-  obj["metadata"]["ownerReferences"] =
-      json::array({{{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", "rs"},
-                    {"uid", owner_uid}, {"controller", true}}});
+  obj["metadata"]["ownerReferences"] = json::array({{{"apiVersion", "apps/v1"},
+                                                     {"kind", "ReplicaSet"},
+                                                     {"name", "rs"},
+                                                     {"uid", owner_uid},
+                                                     {"controller", true}}});
   return obj;
 }
 
@@ -369,7 +365,8 @@ TEST(CacheStore, ApplyUpsertsByKeyAndIgnoresARepeatedResourceVersion) {
   EXPECT_FALSE(store.apply(ChangeType::Updated, std::make_shared<const json>(pod("ml", "a", "2"))));
   EXPECT_EQ(store.resource_version(), "2");
 
-  auto deleted = store.apply(ChangeType::Deleted, std::make_shared<const json>(pod("ml", "a", "3")));
+  auto deleted =
+      store.apply(ChangeType::Deleted, std::make_shared<const json>(pod("ml", "a", "3")));
   ASSERT_TRUE(deleted);
   EXPECT_EQ(deleted->type, ChangeType::Deleted);
   EXPECT_EQ(resource_version_of(*deleted->obj), "3") << "the DELETED event's state is the last";
@@ -418,17 +415,22 @@ TEST(CacheStore, TheHotSetNeverServesAnOlderVersion) {
 
 TEST(CacheStore, NamespaceAndOwnerIndexesFollowUpdatesDeletesAndReplace) {
   CacheStore store;
-  (void)store.apply(ChangeType::Added, std::make_shared<const json>(owned_pod("ml", "a", "1", "u1")));
-  (void)store.apply(ChangeType::Added, std::make_shared<const json>(owned_pod("ml", "b", "2", "u1")));
-  (void)store.apply(ChangeType::Added, std::make_shared<const json>(owned_pod("web", "c", "3", "u2")));
+  (void)store.apply(ChangeType::Added,
+                    std::make_shared<const json>(owned_pod("ml", "a", "1", "u1")));
+  (void)store.apply(ChangeType::Added,
+                    std::make_shared<const json>(owned_pod("ml", "b", "2", "u1")));
+  (void)store.apply(ChangeType::Added,
+                    std::make_shared<const json>(owned_pod("web", "c", "3", "u2")));
   (void)store.apply(ChangeType::Added, std::make_shared<const json>(pod("", "node-1", "4")));
   EXPECT_EQ(keys_of(store.by_index(kNamespaceIndex, "ml")), (Strings{"ml/a", "ml/b"}));
   EXPECT_EQ(keys_of(store.by_index(kOwnerUidIndex, "u1")), (Strings{"ml/a", "ml/b"}));
   EXPECT_TRUE(store.by_index(kNamespaceIndex, "").empty()) << "cluster-scoped: not indexed";
 
   // a changes owner; b is deleted.
-  (void)store.apply(ChangeType::Updated, std::make_shared<const json>(owned_pod("ml", "a", "5", "u2")));
-  (void)store.apply(ChangeType::Deleted, std::make_shared<const json>(owned_pod("ml", "b", "6", "u1")));
+  (void)store.apply(ChangeType::Updated,
+                    std::make_shared<const json>(owned_pod("ml", "a", "5", "u2")));
+  (void)store.apply(ChangeType::Deleted,
+                    std::make_shared<const json>(owned_pod("ml", "b", "6", "u1")));
   EXPECT_TRUE(store.by_index(kOwnerUidIndex, "u1").empty());
   EXPECT_EQ(keys_of(store.by_index(kOwnerUidIndex, "u2")), (Strings{"ml/a", "web/c"}));
   EXPECT_EQ(keys_of(store.by_index(kNamespaceIndex, "ml")), (Strings{"ml/a"}));
@@ -536,25 +538,27 @@ TEST(Informer, WatchEventsUpdateStoreThenFireHandlersInOrder) {
   Harness h;
   h.lw.push_list(pod_list({pod("ml", "a", "1")}, "10"));
   h.informer->start();
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(1); }));
 
   // Each handler sees the store already updated.
   std::atomic<int> mismatches{0};
-  h.informer->add_handler(EventHandler{
-      [&](const ObjectPtr& obj) {
-        if (h.informer->store().get(object_key(*obj)) != obj) ++mismatches;
-      },
-      [&](const ObjectPtr&, const ObjectPtr& obj) {
-        if (h.informer->store().get(object_key(*obj)) != obj) ++mismatches;
-      },
-      [&](const ObjectPtr& obj) {
-        if (h.informer->store().get(object_key(*obj)) != nullptr) ++mismatches;
-      }});
+  h.informer->add_handler(EventHandler{[&](const ObjectPtr& obj) {
+                                         if (h.informer->store().get(object_key(*obj)) != obj)
+                                           ++mismatches;
+                                       },
+                                       [&](const ObjectPtr&, const ObjectPtr& obj) {
+                                         if (h.informer->store().get(object_key(*obj)) != obj)
+                                           ++mismatches;
+                                       },
+                                       [&](const ObjectPtr& obj) {
+                                         if (h.informer->store().get(object_key(*obj)) != nullptr)
+                                           ++mismatches;
+                                       }});
 
   h.lw.push_event("ADDED", pod("ml", "b", "11"));
   h.lw.push_event("MODIFIED", pod("ml", "a", "12"));
   h.lw.push_event("DELETED", pod("ml", "b", "13"));
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(1); }));
   EXPECT_EQ(h.recorder.events(),
             (Strings{"add ml/a@1", "add ml/b@11", "update ml/a@1 -> 12", "delete ml/b@13"}));
   EXPECT_EQ(mismatches.load(), 0);
@@ -567,14 +571,14 @@ TEST(Informer, HandlerAddedAfterSyncGetsCachedObjectsAsAdds) {
   Harness h;
   h.lw.push_list(pod_list({pod("ml", "a", "1"), pod("ml", "b", "2")}, "10"));
   h.informer->start();
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(1); }));
   Recorder late;
   h.informer->add_handler(late.handler());
   Strings replayed = late.events();
   std::sort(replayed.begin(), replayed.end());
   EXPECT_EQ(replayed, (Strings{"add ml/a@1", "add ml/b@2"}));
   h.lw.push_event("ADDED", pod("ml", "c", "11"));
-  ASSERT_TRUE(eventually([&] { return late.count() == 3; }));
+  ASSERT_TRUE(spin_until([&] { return late.count() == 3; }));
   EXPECT_EQ(late.events().back(), "add ml/c@11");
 }
 
@@ -586,7 +590,7 @@ TEST(Informer, AThrowingHandlerIsReportedAndLaterHandlersStillRun) {
   h.informer->add_handler(after.handler());
   h.lw.push_list(pod_list({pod("ml", "a", "1")}, "10"));
   h.informer->start();
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(1); }));
   EXPECT_EQ(after.events(), (Strings{"add ml/a@1"}));
   EXPECT_EQ(h.observer.errors(), (Strings{"handler:0"}));
 }
@@ -597,13 +601,12 @@ TEST(Informer, TransformDropsManagedFieldsFromListedAndWatchedObjects) {
   listed["metadata"]["managedFields"] = json::array({{{"manager", "kubectl"}}});
   h.lw.push_list(pod_list({listed}, "10"));
   h.informer->start();
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(1); }));
   json watched = pod("ml", "b", "11");
   watched["metadata"]["managedFields"] = json::array({{{"manager", "frugal"}}});
-  watched["metadata"]["annotations"] = {
-      {"kubectl.kubernetes.io/last-applied-configuration", "{}"}};
+  watched["metadata"]["annotations"] = {{"kubectl.kubernetes.io/last-applied-configuration", "{}"}};
   h.lw.push_event("ADDED", watched);
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(1); }));
   for (const char* key : {"ml/a", "ml/b"}) {
     const ObjectPtr obj = h.informer->store().get(key);
     ASSERT_NE(obj, nullptr) << key;
@@ -620,7 +623,7 @@ TEST(Informer, NullTransformKeepsObjectsWhole) {
   listed["metadata"]["managedFields"] = json::array();
   h.lw.push_list(pod_list({listed}, "10"));
   h.informer->start();
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(1); }));
   EXPECT_TRUE((*h.informer->store().get("ml/a"))["metadata"].contains("managedFields"));
 }
 
@@ -631,7 +634,7 @@ TEST(Informer, IndexesStayCorrectThroughWatchUpdatesAndDeletes) {
   a["metadata"]["labels"] = {{"team", "vision"}};
   h.lw.push_list(pod_list({a, owned_pod("ml", "b", "2", "u1")}, "10"));
   h.informer->start();
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(1); }));
   const CacheStore& store = h.informer->store();
   EXPECT_EQ(keys_of(store.by_index(kOwnerUidIndex, "u1")), (Strings{"ml/a", "ml/b"}));
   EXPECT_EQ(keys_of(store.by_index("team", "vision")), (Strings{"ml/a"}));
@@ -642,7 +645,7 @@ TEST(Informer, IndexesStayCorrectThroughWatchUpdatesAndDeletes) {
   relabelled["metadata"]["labels"] = {{"team", "nlp"}};
   h.lw.push_event("MODIFIED", relabelled);
   h.lw.push_event("DELETED", owned_pod("ml", "b", "13", "u1"));
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(1); }));
   EXPECT_TRUE(store.by_index(kOwnerUidIndex, "u1").empty());
   EXPECT_EQ(keys_of(store.by_index(kOwnerUidIndex, "u2")), (Strings{"ml/a", "web/a"}));
   EXPECT_EQ(keys_of(store.by_index(kNamespaceIndex, "ml")), (Strings{"ml/a"}));
@@ -654,11 +657,11 @@ TEST(Informer, IndexesStayCorrectThroughWatchUpdatesAndDeletes) {
 TEST(Informer, WaitForSyncTimesOutOnTheInjectedClock) {
   Harness h;  // no list answer: the informer keeps backing off
   h.informer->start();
-  ASSERT_TRUE(eventually([&] { return h.in_backoff(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.in_backoff(1); }));
   std::atomic<int> result{-1};
   std::thread waiter(
       [&] { result = h.informer->wait_for_sync(h.clock.now() + seconds(10)) ? 1 : 0; });
-  ASSERT_TRUE(eventually([&] { return h.clock.num_waiters() == 2; }));
+  ASSERT_TRUE(spin_until([&] { return h.clock.num_waiters() == 2; }));
   EXPECT_EQ(result.load(), -1);
   h.clock.advance(seconds(10));
   waiter.join();
@@ -671,7 +674,7 @@ TEST(Informer, StopReturnsPromptlyFromAWatchAndFromABackoff) {
     Harness h;
     h.lw.push_list(pod_list({}, "10"));
     h.informer->start();
-    ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(1); }));
+    ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(1); }));
     const auto before = std::chrono::steady_clock::now();
     h.informer->stop();
     EXPECT_LT(std::chrono::steady_clock::now() - before, seconds(5));
@@ -680,7 +683,7 @@ TEST(Informer, StopReturnsPromptlyFromAWatchAndFromABackoff) {
   {
     Harness h;  // list fails: parked in a 30 s-scale backoff on a clock nobody advances
     h.informer->start();
-    ASSERT_TRUE(eventually([&] { return h.in_backoff(1); }));
+    ASSERT_TRUE(spin_until([&] { return h.in_backoff(1); }));
     const auto before = std::chrono::steady_clock::now();
     h.informer->stop();
     EXPECT_LT(std::chrono::steady_clock::now() - before, seconds(5));
@@ -690,7 +693,7 @@ TEST(Informer, StopReturnsPromptlyFromAWatchAndFromABackoff) {
     Harness h;
     h.lw.push_list(pod_list({}, "10"));
     std::jthread runner([&](std::stop_token token) { h.informer->run(token); });
-    ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(1); }));
+    ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(1); }));
     runner.request_stop();
     runner.join();
   }
@@ -702,7 +705,7 @@ TEST(Reflector, WatchStartsFromListRvWithBookmarksAndAJitteredTimeout) {
   Harness h;  // random() == 0.5
   h.lw.push_list(pod_list({pod("ml", "a", "1")}, "10"));
   h.informer->start();
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(1); }));
   const ListOptions w = h.lw.watch_calls().at(0);
   EXPECT_EQ(w.resource_version, "10");
   EXPECT_TRUE(w.allow_watch_bookmarks);
@@ -719,7 +722,7 @@ TEST(Reflector, WatchTimeoutIsBetweenFiveAndTenMinutes) {
   h.lw.push_event("BOOKMARK", bookmark("11"));
   h.lw.push_end();
   h.informer->start();
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(2); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(2); }));
   for (const ListOptions& w : h.lw.watch_calls()) {
     EXPECT_GE(w.timeout_seconds, 300);
     EXPECT_LT(w.timeout_seconds, 600);
@@ -733,7 +736,7 @@ TEST(Reflector, BookmarkAdvancesTheResourceVersionTheNextWatchStartsFrom) {
   h.lw.push_event("BOOKMARK", bookmark("50"));
   h.lw.push_end();  // the server's timeoutSeconds ran out
   h.informer->start();
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(2); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(2); }));
   EXPECT_EQ(h.lw.watch_calls().at(1).resource_version, "50");
   EXPECT_EQ(h.observer.restarts(), (Strings{"pods:closed"}));
   EXPECT_TRUE(h.observer.backoffs().empty()) << "a normal close re-watches at once";
@@ -747,10 +750,10 @@ TEST(Reflector, AnInstantEmptyCloseBacksOffBeforeRewatching) {
   h.lw.push_list(pod_list({}, "10"));
   h.lw.push_end();  // no events, no time: client-go's "very short watch"
   h.informer->start();
-  ASSERT_TRUE(eventually([&] { return h.in_backoff(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.in_backoff(1); }));
   EXPECT_EQ(h.lw.watch_count(), 1u);
   h.clock.advance(h.observer.backoffs().at(0));
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(2); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(2); }));
   EXPECT_EQ(h.lw.watch_calls().at(1).resource_version, "10");
   EXPECT_EQ(h.observer.restarts(), (Strings{"pods:closed"}));
 }
@@ -759,12 +762,12 @@ TEST(Reflector, ExpiredErrorEventRelistsAndTheDiffCarriesWhatWasMissed) {
   Harness h;
   h.lw.push_list(pod_list({pod("ml", "a", "1"), pod("ml", "b", "2"), pod("ml", "c", "3")}, "10"));
   h.informer->start();
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(1); }));
 
   // While the watch was behind: b changed, c was deleted, d was created.
   h.lw.push_list(pod_list({pod("ml", "a", "1"), pod("ml", "b", "20"), pod("ml", "d", "21")}, "30"));
   h.lw.push_event("ERROR", status(410, "Expired"));
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(2); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(2); }));
 
   const Strings events = h.recorder.events();
   ASSERT_EQ(events.size(), 6u);
@@ -787,13 +790,13 @@ TEST(Reflector, HttpGoneOnAResumedWatchRelistsAtOnce) {
   h.lw.push_event("MODIFIED", pod("ml", "a", "11"));
   h.lw.push_end(Unexpected(transport_error()));
   h.informer->start();
-  ASSERT_TRUE(eventually([&] { return h.in_backoff(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.in_backoff(1); }));
 
   // By the time the watch resumes, rv 11 has been compacted away.
   h.lw.push_end(Unexpected(http_error(410, "Gone")));
   h.lw.push_list(pod_list({}, "40"));
   h.clock.advance(h.observer.backoffs().at(0));
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(3); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(3); }));
   EXPECT_EQ(h.lw.watch_calls().at(1).resource_version, "11");
   EXPECT_EQ(h.lw.list_count(), 2u);
   EXPECT_EQ(h.lw.watch_calls().at(2).resource_version, "40");
@@ -807,11 +810,11 @@ TEST(Reflector, HttpGoneRightAfterAListBacksOffBeforeRelisting) {
   h.lw.push_list(pod_list({pod("ml", "a", "1")}, "10"));
   h.lw.push_end(Unexpected(http_error(410, "Gone")));
   h.informer->start();
-  ASSERT_TRUE(eventually([&] { return h.in_backoff(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.in_backoff(1); }));
   EXPECT_EQ(h.lw.list_count(), 1u);
   h.lw.push_list(pod_list({pod("ml", "a", "1")}, "40"));
   h.clock.advance(h.observer.backoffs().at(0));
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(2); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(2); }));
   EXPECT_EQ(h.lw.list_count(), 2u);
   EXPECT_EQ(h.lw.watch_calls().at(1).resource_version, "40");
   EXPECT_EQ(h.observer.restarts(), (Strings{"pods:expired"}));
@@ -820,11 +823,11 @@ TEST(Reflector, HttpGoneRightAfterAListBacksOffBeforeRelisting) {
 
 TEST(Informer, AHandlerMayCallStopWithoutDeadlock) {
   Harness h;
-  h.informer->add_handler(EventHandler{[&](const ObjectPtr&) { h.informer->stop(); }, nullptr,
-                                       nullptr});
+  h.informer->add_handler(
+      EventHandler{[&](const ObjectPtr&) { h.informer->stop(); }, nullptr, nullptr});
   h.lw.push_list(pod_list({pod("ml", "a", "1")}, "10"));
   h.informer->start();
-  ASSERT_TRUE(eventually([&] { return h.recorder.count() == 1; }));
+  ASSERT_TRUE(spin_until([&] { return h.recorder.count() == 1; }));
   h.informer->stop();
   EXPECT_EQ(h.lw.watch_count(), 0u) << "the loop ended before watching";
 }
@@ -842,7 +845,7 @@ TEST(Reflector, TransportErrorsBackOffWithGrowingJitteredDelaysThenResumeFromLas
   const nanoseconds base = milliseconds(800);
   std::string last_rv = "11";
   for (std::size_t n = 1; n <= 4; ++n) {
-    ASSERT_TRUE(eventually([&] { return h.in_backoff(n); })) << n;
+    ASSERT_TRUE(spin_until([&] { return h.in_backoff(n); })) << n;
     const nanoseconds delay = h.observer.backoffs().at(n - 1);
     const nanoseconds step = base * (1 << (n - 1));
     EXPECT_GE(delay, step) << n;
@@ -854,12 +857,12 @@ TEST(Reflector, TransportErrorsBackOffWithGrowingJitteredDelaysThenResumeFromLas
     h.lw.push_event("MODIFIED", pod("ml", "a", last_rv));
     h.lw.push_end(Unexpected(transport_error()));
     h.clock.advance(delay);
-    ASSERT_TRUE(eventually([&] { return h.lw.watch_count() == n + 1; })) << n;
+    ASSERT_TRUE(spin_until([&] { return h.lw.watch_count() == n + 1; })) << n;
     EXPECT_EQ(h.lw.watch_calls().at(n).resource_version, std::to_string(10 + n))
         << "resumes from the last resourceVersion seen, without a relist";
   }
   EXPECT_EQ(h.lw.list_count(), 1u);
-  ASSERT_TRUE(eventually([&] { return h.in_backoff(5); }));
+  ASSERT_TRUE(spin_until([&] { return h.in_backoff(5); }));
   EXPECT_EQ(h.observer.restarts(), Strings(5, "pods:dropped"));
   EXPECT_EQ(h.informer->store().resource_version(), last_rv);
 }
@@ -870,12 +873,12 @@ TEST(Reflector, ErrorEventBacksOffThenRewatchesFromLastRv) {
   h.lw.push_event("BOOKMARK", bookmark("15"));
   h.lw.push_event("ERROR", status(500, "InternalError"));
   h.informer->start();
-  ASSERT_TRUE(eventually([&] { return h.in_backoff(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.in_backoff(1); }));
   EXPECT_EQ(h.observer.backoffs().at(0), milliseconds(1200));
   h.clock.advance(milliseconds(1199));
   EXPECT_EQ(h.lw.watch_count(), 1u);
   h.clock.advance(milliseconds(1));
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(2); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(2); }));
   EXPECT_EQ(h.lw.watch_calls().at(1).resource_version, "15");
   EXPECT_EQ(h.lw.list_count(), 1u);
   EXPECT_EQ(h.observer.restarts(), (Strings{"pods:error"}));
@@ -886,11 +889,11 @@ TEST(Reflector, ListFailureBacksOffAndRetries) {
   Harness h;
   h.lw.push_list(Unexpected(http_error(503, "ServiceUnavailable")));
   h.informer->start();
-  ASSERT_TRUE(eventually([&] { return h.in_backoff(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.in_backoff(1); }));
   EXPECT_FALSE(h.informer->has_synced());
   h.lw.push_list(pod_list({pod("ml", "a", "1")}, "10"));
   h.clock.advance(h.observer.backoffs().at(0));
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(1); }));
   EXPECT_TRUE(h.informer->has_synced());
   EXPECT_EQ(h.lw.list_count(), 2u);
   EXPECT_EQ(h.observer.errors(), (Strings{"list:503"}));
@@ -903,7 +906,7 @@ TEST(Reflector, ExpiredContinuePageRestartsTheListFromScratch) {
   h.lw.push_list(pod_list({pod("ml", "a", "21")}, "30", "tok-2"));
   h.lw.push_list(pod_list({pod("ml", "b", "22")}, "30"));
   h.informer->start();
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(1); }));
 
   const auto lists = h.lw.list_calls();
   ASSERT_EQ(lists.size(), 4u);
@@ -926,7 +929,7 @@ TEST(Reflector, ASecondExpiredContinuePageFallsBackToOneUnpaginatedList) {
   h.lw.push_list(Unexpected(http_error(410, "Expired")));
   h.lw.push_list(pod_list({pod("ml", "a", "1"), pod("ml", "b", "2")}, "30"));
   h.informer->start();
-  ASSERT_TRUE(eventually([&] { return h.lw.parked_in_watch(1); }));
+  ASSERT_TRUE(spin_until([&] { return h.lw.parked_in_watch(1); }));
   const auto lists = h.lw.list_calls();
   ASSERT_EQ(lists.size(), 5u);
   EXPECT_EQ(lists[4].limit, 0) << "client-go pager's FullListIfExpired";
@@ -976,7 +979,7 @@ TEST(InformerKubesim, ListsAndWatchesThroughTheClientWithASelector) {
   ASSERT_TRUE(api.create("", "v1", "configmaps", "default", config_map("d", "vision")));
   ASSERT_TRUE(api.create("", "v1", "configmaps", "default", config_map("e", "nlp")));
   ASSERT_TRUE(api.remove("", "v1", "configmaps", "default", "c"));
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(spin_until([&] {
     return informer.store().get("default/d") != nullptr &&
            informer.store().get("default/c") == nullptr;
   }));
@@ -985,7 +988,7 @@ TEST(InformerKubesim, ListsAndWatchesThroughTheClientWithASelector) {
   // The server cuts every watch; the informer resumes and misses nothing.
   EXPECT_GE(api.drop_watches(), 1u);
   ASSERT_TRUE(api.create("", "v1", "configmaps", "default", config_map("f", "vision")));
-  ASSERT_TRUE(eventually([&] { return informer.store().get("default/f") != nullptr; }));
+  ASSERT_TRUE(spin_until([&] { return informer.store().get("default/f") != nullptr; }));
   EXPECT_FALSE(observer.restarts().empty());
   const auto before = std::chrono::steady_clock::now();
   informer.stop();

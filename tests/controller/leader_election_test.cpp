@@ -25,28 +25,20 @@
 #include "controller/kube/rest_config.h"
 #include "sim/apiserver.h"
 #include "sim/http_server.h"
+#include "tests/support/poll.h"
 
 namespace frugal::kube {
 namespace {
+
+using frugal::testing::spin_until;
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 // Upper bound on how long a poll waits for another thread to reach a state.
 // Generous because TSan slows threads down; polls normally end at once.
-constexpr auto kPollLimit = seconds(30);
 // Fake time moves in steps of this size; every timing here is a multiple of it.
 constexpr Clock::Duration kStep = milliseconds(100);
-
-template <class Pred>
-bool eventually(Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + kPollLimit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
 
 Error api_error(int status, std::string reason, std::string message) {
   Error e;
@@ -279,7 +271,7 @@ class LeaderElectionTest : public ::testing::Test {
 
   // Waits until every elector is waiting only for time.
   void settle() {
-    ASSERT_TRUE(eventually([&] {
+    ASSERT_TRUE(spin_until([&] {
       for (auto& r : replicas_) {
         if (!r->waiting_for_time(clock_)) return false;
       }
@@ -645,7 +637,7 @@ TEST_F(LeaderElectionTest, AcquireRetriesAreJitteredWithinClientGoBounds) {
   // taken on the first poll at or after 15 s, no later than 15 + 4.4 s.
   std::optional<Clock::Duration> took;
   for (Clock::Duration t{}; t < seconds(30) && !took; t += kStep) {
-    ASSERT_TRUE(eventually([&] {
+    ASSERT_TRUE(spin_until([&] {
       const auto st = a.loop_status();
       return st.parked_until && *st.parked_until > clock_.now() && !st.call_in_flight;
     }));
@@ -683,17 +675,17 @@ TEST(LeaderElectionKubesim, StandbyLeadsWithinRetryPeriodOfLeaderRelease) {
   LeaderElector b(*store_b, config("replica-b"));
   a.start();
   b.start();
-  ASSERT_TRUE(eventually([&] { return a.is_leader() || b.is_leader(); }));
+  ASSERT_TRUE(spin_until([&] { return a.is_leader() || b.is_leader(); }));
   LeaderElector& leader = a.is_leader() ? a : b;
   LeaderElector& standby = a.is_leader() ? b : a;
   const std::string leader_id = a.is_leader() ? "replica-a" : "replica-b";
   const std::string standby_id = a.is_leader() ? "replica-b" : "replica-a";
-  ASSERT_TRUE(eventually([&] { return standby.leader() == leader_id; }));
+  ASSERT_TRUE(spin_until([&] { return standby.leader() == leader_id; }));
   EXPECT_FALSE(standby.is_leader());
 
   const auto released = std::chrono::steady_clock::now();
   leader.stop();
-  ASSERT_TRUE(eventually([&] { return standby.is_leader(); }));
+  ASSERT_TRUE(spin_until([&] { return standby.is_leader(); }));
   const auto handover = std::chrono::steady_clock::now() - released;
   // One jittered retry (<= 0.44 s) plus scheduling margin; well under the
   // 2 s a standby would wait for an unreleased lease.

@@ -19,9 +19,12 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "tests/support/poll.h"
 
 namespace frugal::kube {
 namespace {
+
+using frugal::testing::spin_until;
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -36,17 +39,6 @@ std::string numbered(const char* prefix, unsigned long n) {
 
 // Upper bound on how long a poll waits for another thread to reach a state.
 // Generous because TSan slows threads down; polls normally end at once.
-constexpr auto kPollLimit = seconds(30);
-
-template <class Pred>
-bool eventually(Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + kPollLimit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
 
 WorkQueueOptions fake_options(FakeClock& clock) {
   WorkQueueOptions options;
@@ -96,7 +88,7 @@ TEST(FakeClock, AdvancePastDeadlineReleasesWaiter) {
     result = clock.wait_until(lock, cv, deadline, [] { return false; });
     returned = true;
   });
-  ASSERT_TRUE(eventually([&] { return clock.num_waiters() == 1; }));
+  ASSERT_TRUE(spin_until([&] { return clock.num_waiters() == 1; }));
   clock.advance(seconds(9));
   EXPECT_FALSE(returned.load());  // still a second short (cannot have returned)
   clock.advance(seconds(1));
@@ -116,7 +108,7 @@ TEST(FakeClock, NotifyWithTruePredicateEndsWaitBeforeDeadline) {
     std::unique_lock<std::mutex> lock(mu);
     result = clock.wait_until(lock, cv, Clock::kNever, [&] { return ready; });
   });
-  ASSERT_TRUE(eventually([&] { return clock.num_waiters() == 1; }));
+  ASSERT_TRUE(spin_until([&] { return clock.num_waiters() == 1; }));
   {
     std::lock_guard<std::mutex> guard(mu);
     ready = true;
@@ -280,7 +272,7 @@ TEST(WorkQueue, BlockedGetIsReleasedWhenFakeTimeReachesDelayedKey) {
   q.add_after("ns/a", seconds(30));
   std::optional<std::string> got;
   std::thread worker([&] { got = q.get(); });
-  ASSERT_TRUE(eventually([&] { return clock.num_waiters() == 1; }));
+  ASSERT_TRUE(spin_until([&] { return clock.num_waiters() == 1; }));
   clock.advance(seconds(30));
   worker.join();
   EXPECT_EQ(got, "ns/a");
@@ -292,7 +284,7 @@ TEST(WorkQueue, EarlierDelayedAddWakesGetterWaitingForLaterKey) {
   q.add_after("ns/late", seconds(60));
   std::optional<std::string> got;
   std::thread worker([&] { got = q.get(); });
-  ASSERT_TRUE(eventually([&] { return clock.num_waiters() == 1; }));
+  ASSERT_TRUE(spin_until([&] { return clock.num_waiters() == 1; }));
   q.add_after("ns/soon", seconds(1));
   clock.advance(seconds(1));
   worker.join();
@@ -304,7 +296,7 @@ TEST(WorkQueue, BlockedGetIsReleasedByAdd) {
   WorkQueue q(fake_options(clock));
   std::optional<std::string> got;
   std::thread worker([&] { got = q.get(); });
-  ASSERT_TRUE(eventually([&] { return clock.num_waiters() == 1; }));
+  ASSERT_TRUE(spin_until([&] { return clock.num_waiters() == 1; }));
   q.add("ns/a");
   worker.join();
   EXPECT_EQ(got, "ns/a");
@@ -371,7 +363,7 @@ TEST(WorkQueue, ShutDownWakesEveryBlockedGetter) {
     got[i] = "unset";
     getters.emplace_back([&, i] { got[i] = q.get(); });
   }
-  ASSERT_TRUE(eventually([&] { return clock.num_waiters() == kGetters; }));
+  ASSERT_TRUE(spin_until([&] { return clock.num_waiters() == kGetters; }));
   q.shut_down();
   for (auto& t : getters) t.join();
   for (const auto& g : got) EXPECT_EQ(g, std::nullopt);
@@ -386,7 +378,7 @@ TEST(WorkQueue, ShutDownWakesGetterUsingRealClock) {
     started = true;
     got = q.get();
   });
-  ASSERT_TRUE(eventually([&] { return started.load(); }));
+  ASSERT_TRUE(spin_until([&] { return started.load(); }));
   q.shut_down();  // whether or not the getter is parked yet, it must return
   worker.join();
   EXPECT_EQ(got, std::nullopt);
@@ -424,7 +416,7 @@ TEST(WorkQueue, ShutDownWithDrainWaitsForInFlightWork) {
     q.shut_down_with_drain();
     drained = true;
   });
-  ASSERT_TRUE(eventually([&] { return q.shutting_down(); }));
+  ASSERT_TRUE(spin_until([&] { return q.shutting_down(); }));
   EXPECT_FALSE(drained.load());  // "ns/a" is still processing, so it cannot have returned
   q.done("ns/a");
   drainer.join();
@@ -445,7 +437,7 @@ TEST(WorkQueue, ShutDownCancelsDrainInProgress) {
   q.add("ns/a");
   ASSERT_EQ(q.get(), "ns/a");
   std::thread drainer([&] { q.shut_down_with_drain(); });
-  ASSERT_TRUE(eventually([&] { return q.shutting_down(); }));
+  ASSERT_TRUE(spin_until([&] { return q.shutting_down(); }));
   q.shut_down();
   drainer.join();  // returned although "ns/a" was never done
 }
@@ -508,7 +500,7 @@ TEST(WorkQueue, ConcurrentWorkersNeverProcessSameKeyTwiceAndLoseNoAdds) {
   for (auto& t : producers) t.join();
   // Every producer add has happened; wait until workers have caught up with
   // all of them, then shut down.
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(spin_until([&] {
     for (int i = 0; i < kKeys; ++i) {
       if (processed[i].load() != version[i].load()) return false;
     }
@@ -573,7 +565,7 @@ TEST(WorkQueue, DelayedAddsUnderConcurrencyNeverProcessSameKeyTwice) {
     }
   });
   for (int i = 0; i < kKeys; ++i) q.add_after(numbered("ns/", i), milliseconds(i * 10));
-  const bool reached = eventually([&] { return handled.load() >= kTarget; });
+  const bool reached = spin_until([&] { return handled.load() >= kTarget; });
   q.shut_down_with_drain();
   stop_ticking = true;
   ticker.join();

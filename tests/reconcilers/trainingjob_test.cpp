@@ -29,6 +29,7 @@
 #include "sim/cluster_config.h"
 #include "sim/http_server.h"
 #include "sim/names.h"
+#include "tests/reconcilers/sim_cluster.h"
 #include "tests/support/frugal_kubesim.h"
 
 namespace frugal::reconcilers {
@@ -38,8 +39,6 @@ using testing::eventually;
 
 using json = kube::json;
 using std::chrono::seconds;
-
-const std::string& kRoot = testing::kRepoRoot;
 
 // ---- Pure helpers -------------------------------------------------------------------------
 
@@ -254,57 +253,13 @@ TEST(TrainingJobHelpers, AGangsClockTakesItsSlowestWorkerAndTheTimeSinceACheckpo
 
 // ---- Against the simulated cluster ------------------------------------------------------
 
-constexpr double kTimeScale = 100;  // sim seconds per real second
-
-// Three spot and two on-demand g5.xlarge nodes on Karpenter; interruptions
-// only when a test asks for one (sim.frugal.dev/interrupt=now).
-const char* kCluster = R"(
-seed: 5
-nodePools:
-  - name: gpu-spot
-    cloud: karpenter
-    instanceType: g5.xlarge
-    capacityType: spot
-    count: 3
-    allocatable: {cpu: "4", memory: 16Gi, nvidia.com/gpu: 1}
-    taints: [{key: nvidia.com/gpu, value: present, effect: NoSchedule}]
-    interruptions: {noticeSeconds: 120}
-  - name: gpu-on-demand
-    cloud: karpenter
-    instanceType: g5.xlarge
-    capacityType: on-demand
-    count: 2
-    allocatable: {cpu: "4", memory: 16Gi, nvidia.com/gpu: 1}
-    taints: [{key: nvidia.com/gpu, value: present, effect: NoSchedule}]
-)";
-
-// g5.xlarge in crds/examples/pricebook-default.yaml.
-constexpr double kSpotHourly = 0.38;
-
-class TrainingJobControllerTest : public ::testing::Test {
+class TrainingJobControllerTest : public ::testing::Test, protected SimCluster {
  protected:
   void SetUp() override {
-    server_ = std::make_unique<kubesim::HttpServer>(
-        kubesim::HttpServerOptions{}, [this](const kubesim::Request& r) { return api_.handle(r); });
-    ASSERT_TRUE(server_->start());
-    testing::install_frugal_crds(api_);
+    start_cluster(71);
     if (HasFatalFailure()) return;
-    auto book = yaml_file_to_json(kRoot + "/crds/examples/pricebook-default.yaml");
-    ASSERT_TRUE(book) << book.error();
-    ASSERT_TRUE(api_.create("ml.frugal.dev", "v1alpha1", "pricebooks", "", (*book)[0]));
-
-    // As kubesim --time-scale does: timestamps to the microsecond.
-    kubesim::set_timestamp_fraction_digits(6);
-    auto config = kubesim::parse_cluster_config(kCluster, "trainingjob_test.yaml");
-    ASSERT_TRUE(config) << config.error();
-    kubesim::ClusterOptions co;
-    co.time_scale = kTimeScale;
-    co.pod_network_octet = 71;
-    cluster_ = std::make_unique<kubesim::Cluster>(api_, *config, co);
-    ASSERT_TRUE(cluster_->start());
-
     kube::RestConfig rest;
-    rest.server = "http://127.0.0.1:" + std::to_string(server_->port());
+    rest.server = server_url();
     ManagerOptions options;
     options.metrics_bind_address = "0";
     options.health_probe_bind_address = "0";
@@ -320,133 +275,9 @@ class TrainingJobControllerTest : public ::testing::Test {
     stop_ = true;
     if (runner_.joinable()) runner_.join();
     manager_.reset();
-    cluster_.reset();
-    server_->stop();
-    kubesim::set_timestamp_fraction_digits(0);
+    stop_cluster();
   }
 
-  // A job of `workers` GPU workers that each take a whole g5.xlarge (so a
-  // worker's rate is the node's price), doing `work` sim seconds of work.
-  static json job(const std::string& name, int workers, int work, bool checkpoints = true) {
-    json j = json::parse(R"({
-      "apiVersion": "ml.frugal.dev/v1alpha1", "kind": "TrainingJob",
-      "metadata": {"namespace": "default"},
-      "spec": {
-        "capacity": {"preference": "SpotWithFallback"},
-        "template": {
-          "metadata": {"annotations": {"sim.frugal.dev/startup-seconds": "10",
-                                       "sim.frugal.dev/stop-seconds": "5"}},
-          "spec": {"containers": [{"name": "trainer", "image": "trainer:1",
-            "resources": {"requests": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": 1},
-                          "limits": {"nvidia.com/gpu": 1}}}]}}}})");
-    j["metadata"]["name"] = name;
-    j["spec"]["workers"] = workers;
-    j["spec"]["template"]["metadata"]["annotations"]["sim.frugal.dev/work-seconds"] =
-        std::to_string(work);
-    if (checkpoints) {
-      json& annotations = j["spec"]["template"]["metadata"]["annotations"];
-      annotations["sim.frugal.dev/checkpoint-every-seconds"] = "100";
-      annotations["sim.frugal.dev/checkpoint-on-sigterm"] = "true";
-      j["spec"]["checkpoint"] = {{"volume", "ckpt"}, {"intervalSeconds", 100}};
-      j["spec"]["template"]["spec"]["volumes"] = {
-          {{"name", "ckpt"}, {"persistentVolumeClaim", {{"claimName", name + "-ckpt"}}}}};
-    }
-    return j;
-  }
-
-  void create(const json& obj) {
-    auto r = api_.create("ml.frugal.dev", "v1alpha1", "trainingjobs", "default", obj);
-    ASSERT_TRUE(r) << r.error().message;
-  }
-
-  json status(const std::string& name) {
-    auto tj = api_.get("ml.frugal.dev", "v1alpha1", "trainingjobs", "default", name);
-    return tj ? tj->value("status", json::object()) : json::object();
-  }
-  std::string phase(const std::string& name) { return status(name).value("phase", ""); }
-  json condition(const std::string& name, const std::string& type) {
-    const json s = status(name);
-    const json* c = find_condition(s, type);
-    return c ? *c : json::object();
-  }
-
-  json pod(const std::string& name) {
-    auto p = api_.get("", "v1", "pods", "default", name);
-    return p ? *p : json::object();
-  }
-  // The pod still carries the cost-accounting finalizer.
-  bool held(const std::string& name) {
-    const json f = pod(name).value("metadata", json::object()).value("finalizers", json::array());
-    return std::find(f.begin(), f.end(), json(kCostFinalizer)) != f.end();
-  }
-  std::string pod_phase(const std::string& name) {
-    return pod(name).value("status", json::object()).value("phase", "");
-  }
-  std::string node_of(const std::string& pod_name) {
-    return pod(pod_name).value("spec", json::object()).value("nodeName", "");
-  }
-  // The cluster's ledger entry for the last run of a pod.
-  json run_of(const std::string& pod_name) {
-    json found;
-    const json work = cluster_->work_json();
-    for (const json& r : work["runs"]) {
-      if (r["pod"] == "default/" + pod_name) found = r;
-    }
-    return found;
-  }
-  bool event_seen(const std::string& involved, const std::string& reason) {
-    auto events = api_.store().list("events", "", nullptr, 0, "", 0);
-    for (const auto& e : events->items) {
-      if ((*e)["involvedObject"].value("name", "") == involved && (*e)["reason"] == reason) {
-        return true;
-      }
-    }
-    return false;
-  }
-
-  // Changes the job's spec as a user would (a new generation).
-  void edit_spec(const std::string& name, const std::function<void(json& spec)>& change) {
-    auto tj = api_.get("ml.frugal.dev", "v1alpha1", "trainingjobs", "default", name);
-    ASSERT_TRUE(tj);
-    change((*tj)["spec"]);
-    auto r = api_.update("ml.frugal.dev", "v1alpha1", "trainingjobs", "default", *tj);
-    ASSERT_TRUE(r) << r.error().message;
-  }
-  bool job_exists(const std::string& name) {
-    return static_cast<bool>(
-        api_.get("ml.frugal.dev", "v1alpha1", "trainingjobs", "default", name));
-  }
-  size_t pods_of(const std::string& job_name) {
-    auto pods = api_.store().list("pods", "default", nullptr, 0, "", 0);
-    size_t n = 0;
-    for (const auto& p : pods->items) {
-      const json labels = p->value("metadata", json::object()).value("labels", json::object());
-      n += labels.value(kJobLabel, "") == job_name ? 1 : 0;
-    }
-    return n;
-  }
-
-  void interrupt(const std::string& node) {
-    auto n = api_.get("", "v1", "nodes", "", node);
-    ASSERT_TRUE(n) << node;
-    (*n)["metadata"]["annotations"][kubesim::kInterruptAnnotation] = "now";
-    ASSERT_TRUE(api_.update("", "v1", "nodes", "", *n));
-  }
-
-  // Waits until the gang of `attempt` runs and has done at least `work` sim seconds.
-  void wait_running(const std::string& job_name, int attempt, double work) {
-    const std::string first = worker_name(job_name, attempt, 0);
-    ASSERT_TRUE(eventually([&] {
-      const json run = run_of(first);
-      return phase(job_name) == "Running" && run.is_object() && run.value("running", false) &&
-             run.value("workDone", 0.0) >= work;
-    })) << status(job_name).dump()
-        << run_of(first).dump();
-  }
-
-  kubesim::ApiServer api_;
-  std::unique_ptr<kubesim::HttpServer> server_;
-  std::unique_ptr<kubesim::Cluster> cluster_;
   std::unique_ptr<Manager> manager_;
   std::unique_ptr<PriceBookReconciler> pricebook_;
   std::unique_ptr<TrainingJobReconciler> reconciler_;
@@ -726,12 +557,16 @@ TEST_F(TrainingJobControllerTest, DeletingARunningJobStopsItsWorkersAndSettlesTh
   const std::string series =
       "frugal_cost_usd_total{capacity_type=\"spot\",kind=\"TrainingJob\",name=\"doomed\","
       "namespace=\"default\",team=\"\"} ";
-  const std::string metrics = manager_->registry().expose();
+  // Once the controller's cache has seen the job go.
+  std::string metrics;
+  ASSERT_TRUE(eventually([&] {
+    metrics = manager_->registry().expose();
+    return metrics.find("frugal_trainingjobs{namespace=\"default\",phase=\"Running\"} 1") ==
+           std::string::npos;
+  })) << metrics;
   const size_t at = metrics.find(series);
   ASSERT_NE(at, std::string::npos) << metrics;
   EXPECT_NEAR(std::stod(metrics.substr(at + series.size())), settled, 1e-4);
-  EXPECT_EQ(metrics.find("frugal_trainingjobs{namespace=\"default\",phase=\"Running\"} 1"),
-            std::string::npos);
 }
 
 TEST_F(TrainingJobControllerTest, AGangThatIsNeverBoundIsPlacedAgainOnAnotherPool) {

@@ -24,9 +24,12 @@
 #include <vector>
 
 #include "sim/tls.h"
+#include "tests/support/poll.h"
 
 namespace kubesim {
 namespace {
+
+using frugal::testing::eventually;
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -39,17 +42,6 @@ using Clock = std::chrono::steady_clock;
 
 // Every client operation is bounded by this through tcp_stream's timeouts.
 constexpr auto kOpTimeout = 10s;
-constexpr auto kPollTimeout = 10s;
-
-// Polls `done` until it holds or kPollTimeout passes.
-bool eventually(const std::function<bool()>& done) {
-  auto deadline = Clock::now() + kPollTimeout;
-  while (Clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(2ms);
-  }
-  return done();
-}
 
 // ---- Server-side test doubles ----
 

@@ -13,8 +13,12 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/poll.h"
+
 namespace kubesim {
 namespace {
+
+using frugal::testing::eventually;
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -25,20 +29,10 @@ using Clock = std::chrono::steady_clock;
 
 // Every client operation is bounded by this through tcp_stream's timeouts.
 constexpr auto kOpTimeout = 10s;
-constexpr auto kPollTimeout = 10s;
 // Container ports are fixed, so tests use high ports unlikely to be taken and
 // move on to the next one when a bind fails (another process holds it).
 constexpr uint16_t kBasePort = 39217;
 constexpr int kPortAttempts = 50;
-
-bool eventually(const std::function<bool()>& done) {
-  auto deadline = Clock::now() + kPollTimeout;
-  while (Clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(2ms);
-  }
-  return done();
-}
 
 struct Reply {
   int status = 0;
