@@ -234,7 +234,10 @@ ManagerExit Manager::run(const std::atomic<bool>& stop) {
   }
   const bool lease_lost = lost_lease_ && !stop;
   // 4. Drain: controllers first (in-flight reconciles finish), their last
-  // Events, then release the lease.
+  // Events, then release the lease. Requests are tried once from here on, so
+  // the drain is quick even when the API server went down with us (Ctrl-C
+  // on a whole local setup) and nothing waits out a retry backoff.
+  client_->stop_retrying();
   stop_controllers();
   {
     std::lock_guard lock(events_mu_);

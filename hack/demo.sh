@@ -28,9 +28,11 @@ esac
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
-  local pid
-  for pid in "${PIDS[@]:-}"; do
-    [[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  # Last started, first stopped: the controller drains while kubesim still answers.
+  local i pid
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    pid=${PIDS[i]}
+    kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   done
   rm -rf "$WORK"
 }
@@ -89,7 +91,7 @@ k apply -f crds/examples/trainingjob-spot.yaml -f crds/examples/trainingjob-dead
 
 finished() {
   local phases
-  phases=$(k get trainingjobs -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}')
+  phases=$(k get trainingjobs -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' 2>/dev/null)
   [[ -n "$phases" ]] && ! grep -qvE '^(Succeeded|Failed)$' <<<"$phases"
 }
 start=$SECONDS
@@ -99,9 +101,10 @@ while ! finished; do
     tail -20 "$WORK/controller.log" >&2
     exit 1
   fi
-  table=$(k get trainingjobs -o wide 2>&1)
-  nodes=$(k get nodes -L karpenter.sh/capacity-type --no-headers 2>&1 | awk '{printf "%s(%s) ", $1, $NF}')
-  spend=$(curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^frugal_cost_usd_total/ {s += $NF} END {printf "%.2f", s}')
+  # A refresh that fails (a slow answer, Ctrl-C reaching kubesim first) shows the error and goes on.
+  table=$(k get trainingjobs -o wide 2>&1) || true
+  nodes=$(k get nodes -L karpenter.sh/capacity-type --no-headers 2>&1 | awk '{printf "%s(%s) ", $1, $NF}') || true
+  spend=$(curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | awk '/^frugal_cost_usd_total/ {s += $NF} END {printf "%.2f", s}') || true
   [[ -t 1 ]] && clear
   echo "Frugal demo — sim time x$TIME_SCALE, $((SECONDS - start)) s real — Ctrl-C to stop"
   echo

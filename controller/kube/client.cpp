@@ -556,7 +556,7 @@ struct Client::Impl {
     if (!limiter) return;
     const std::chrono::nanoseconds wait = limiter->when("");
     if (wait <= std::chrono::nanoseconds::zero()) return;
-    sleep_for(wait);
+    sleep_for(wait, &no_retries);
     if (options.observer) options.observer->on_rate_limited(Seconds(wait));
   }
 
@@ -727,9 +727,9 @@ struct Client::Impl {
         }
         const bool may_retry =
             never_sent(a.curl) || (call.method == "GET" && connection_broken(a.curl));
-        if (may_retry && retries < options.max_retries) {
+        if (may_retry && retries < options.max_retries && !no_retries) {
           ++retries;
-          sleep_for(backoff);
+          sleep_for(backoff, &no_retries);
           backoff = std::min<std::chrono::nanoseconds>(backoff * 2, kConnectRetryMax);
           continue;
         }
@@ -757,9 +757,10 @@ struct Client::Impl {
       }
 
       Error e = error_from_response(a.status, a.body, a.retry_after);
-      if (auto wait = retry_wait(a.status, a.retry_after); wait && retries < options.max_retries) {
+      if (auto wait = retry_wait(a.status, a.retry_after);
+          wait && retries < options.max_retries && !no_retries) {
         ++retries;
-        sleep_for(*wait);
+        sleep_for(*wait, &no_retries);
         continue;
       }
       return Unexpected(std::move(e));
@@ -888,6 +889,7 @@ struct Client::Impl {
   }
 
   RestConfig config;
+  std::atomic<bool> no_retries{false};  // stop_retrying()
   ClientOptions options;
   const Clock* clock;
   CredentialProvider credentials;
@@ -906,6 +908,8 @@ Client::Client(RestConfig config, ClientOptions options)
     : impl_(std::make_unique<Impl>(std::move(config), options)) {}
 
 Client::~Client() = default;
+
+void Client::stop_retrying() { impl_->no_retries = true; }
 
 const RestConfig& Client::config() const { return impl_->config; }
 

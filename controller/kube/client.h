@@ -125,6 +125,15 @@ class Client {
 
   const RestConfig& config() const;
 
+  // From now on every request is tried once: no retries after connection
+  // errors or 429/Retry-After answers, and waits already under way (backoff,
+  // the client-side rate limit) end at once. A stopping manager calls it, so
+  // that a reconcile in flight against an API server that is gone fails in
+  // milliseconds instead of retrying for seconds, while one against a healthy
+  // server still completes (client-go gets the same from a cancelled context,
+  // except that a cancelled context fails even requests that would succeed).
+  void stop_retrying();
+
   // New connections (TCP, and TLS when https) opened so far, summed from
   // curl's CURLINFO_NUM_CONNECTS: shows that keep-alive works (tests, metrics).
   uint64_t connections_opened() const;

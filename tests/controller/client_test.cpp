@@ -702,7 +702,8 @@ TEST(ClientRetry, RetriesServerErrorWithRetryAfterForAnyVerb) {
   EXPECT_EQ(obs.codes(), (std::vector<int>{503, 503, 201}));
 }
 
-TEST(ClientRetry, RetriesRefusedConnectionThenReportsItWithTheUrl) {
+// A server address where nothing listens any more: connections are refused.
+RestConfig refused_config() {
   uint16_t port = 0;
   {
     RawServer gone([](const kubesim::Request&) -> kubesim::Reply { return kubesim::Response{}; });
@@ -710,6 +711,11 @@ TEST(ClientRetry, RetriesRefusedConnectionThenReportsItWithTheUrl) {
   }
   RestConfig cfg;
   cfg.server = "http://127.0.0.1:" + std::to_string(port);
+  return cfg;
+}
+
+TEST(ClientRetry, RetriesRefusedConnectionThenReportsItWithTheUrl) {
+  const RestConfig cfg = refused_config();
   RecordingObserver obs;
   Client client(cfg, {.observer = &obs, .max_retries = 2});
   auto r = client.create(kConfigMaps, "default", config_map("cm"));
@@ -720,6 +726,31 @@ TEST(ClientRetry, RetriesRefusedConnectionThenReportsItWithTheUrl) {
             std::string::npos)
       << r.error().message;
   EXPECT_EQ(obs.codes(), (std::vector<int>{0, 0, 0}));  // never reached the server: retried
+}
+
+TEST(ClientRetry, AfterStopRetryingEachRequestIsTriedOnceAndWaitsUnderWayEnd) {
+  const RestConfig cfg = refused_config();
+  RecordingObserver obs;
+  Client client(cfg, {.observer = &obs});  // 10 retries: about 13 s of backoff
+  // One request is already backing off when the stop comes.
+  std::atomic<bool> done{false};
+  std::thread in_flight([&] {
+    auto r = client.get(kConfigMaps, "default", "cm");
+    EXPECT_TRUE(!r && r.error().transport);
+    done = true;
+  });
+  ASSERT_TRUE(frugal::testing::eventually([&] { return obs.codes().size() >= 2; }));
+  const auto stopped = std::chrono::steady_clock::now();
+  client.stop_retrying();
+  ASSERT_TRUE(frugal::testing::eventually([&] { return done.load(); }, 5s));
+  in_flight.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped, 1s) << "its backoff was cut short";
+  EXPECT_LT(obs.codes().size(), 11u);
+  // A new one is tried exactly once.
+  const size_t before = obs.codes().size();
+  auto r = client.create(kConfigMaps, "default", config_map("cm"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(obs.codes().size(), before + 1);
 }
 
 // ---- watches
@@ -891,13 +922,7 @@ TEST(ClientWatch, RethrowsWhatTheCallbackThrows) {
 }
 
 TEST(ClientWatch, RefusedConnectionIsATransportError) {
-  uint16_t port = 0;
-  {
-    RawServer gone([](const kubesim::Request&) -> kubesim::Reply { return kubesim::Response{}; });
-    port = static_cast<uint16_t>(std::stoi(gone.config().server.substr(17)));
-  }
-  RestConfig cfg;
-  cfg.server = "http://127.0.0.1:" + std::to_string(port);
+  const RestConfig cfg = refused_config();
   Client client(cfg, {.max_retries = 1});
   std::atomic<bool> stop{false};
   auto r = client.watch(
