@@ -833,7 +833,15 @@ kube::ReconcileOutcome TrainingJobReconciler::act(Pass& p) {
         {{"metadata", {{"resourceVersion", p.resource_version}}}, {"status", p.status}}, "status");
     if (!r) return give_up(r.error());
   }
-  for (const auto& e : p.events) events_.record(e);
+  for (const auto& e : p.events) {
+    // Every decision an Event reports is in the log too, for whoever reads
+    // the controller's log rather than kubectl describe.
+    log::info("TrainingJob event", {{"trainingjob", p.key.str()},
+                                    {"reason", e.reason},
+                                    {"attempt", p.attempt},
+                                    {"message", e.message}});
+    events_.record(e);
+  }
 
   std::string failed;
   auto note = [&failed](const kube::Error& e) {

@@ -170,12 +170,20 @@ class SimCluster {
   }
 
   // Changes the job's spec as a user would (a new generation).
+  // Read, change, write; on a conflict (the controller wrote meanwhile)
+  // read again, as kubectl edit's user would.
   void edit_spec(const std::string& name, const std::function<void(json& spec)>& change) {
-    auto tj = api_.get("ml.frugal.dev", "v1alpha1", "trainingjobs", "default", name);
-    ASSERT_TRUE(tj);
-    change((*tj)["spec"]);
-    auto r = api_.update("ml.frugal.dev", "v1alpha1", "trainingjobs", "default", *tj);
-    ASSERT_TRUE(r) << r.error().message;
+    std::string last_error;
+    for (int tries = 0; tries < 20; ++tries) {
+      auto tj = api_.get("ml.frugal.dev", "v1alpha1", "trainingjobs", "default", name);
+      ASSERT_TRUE(tj);
+      change((*tj)["spec"]);
+      auto r = api_.update("ml.frugal.dev", "v1alpha1", "trainingjobs", "default", *tj);
+      if (r) return;
+      last_error = r.error().message;
+      if (r.error().code != 409) break;
+    }
+    FAIL() << last_error;
   }
   bool job_exists(const std::string& name) {
     return static_cast<bool>(
