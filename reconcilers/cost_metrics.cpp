@@ -4,6 +4,7 @@
 #include <memory>
 #include <set>
 
+#include "reconcilers/policy/object_read.h"
 #include "reconcilers/trainingjob.h"
 
 namespace frugal::reconcilers {
@@ -14,10 +15,7 @@ constexpr char kKind[] = "TrainingJob";
 constexpr const char* kPhases[] = {"Queued",    "Admitted", "Running",  "Recovering",
                                    "Succeeded", "Failed",   "Suspended"};
 
-double number_at(const kube::json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_number() ? it->get<double>() : 0.0;
-}
+using policy::object_read::num;
 
 std::string key_of(const kube::json& job) {
   const kube::json meta = job.value("metadata", kube::json::object());
@@ -54,25 +52,25 @@ std::vector<CostSample> trainingjob_cost_samples(const std::vector<kube::ObjectP
                                                                   {"name", name},
                                                                   {"capacity_type", capacity}};
     out.push_back({"frugal_cost_usd_total", "Money spent on a workload so far, in USD", true,
-                   number_at(cost, "totalUSD"), who});
+                   num(cost, "totalUSD"), who});
     out.push_back({"frugal_cost_rate_usd_per_hour",
                    "What a workload costs per hour right now, in USD", false,
-                   number_at(cost, "ratePerHourUSD"), who});
+                   num(cost, "ratePerHourUSD"), who});
     out.push_back({"frugal_spot_savings_usd_total",
                    "Money saved by running on spot instead of on-demand, in USD", true,
-                   number_at(cost, "spotSavingsUSD"), who});
+                   num(cost, "spotSavingsUSD"), who});
     out.push_back({"frugal_gpu_seconds_total", "GPU time a workload was billed for, in seconds",
-                   true, number_at(cost, "gpuHours") * 3600.0, who});
+                   true, num(cost, "gpuHours") * 3600.0, who});
     out.push_back({"frugal_trainingjob_interruptions_total",
                    "Spot interruptions a TrainingJob went through",
                    true,
-                   number_at(status, "interruptions"),
+                   num(status, "interruptions"),
                    {{"namespace", ns}, {"name", name}, {"reason", "SpotInterruption"}}});
     out.push_back({"frugal_trainingjob_lost_work_seconds_total",
                    "Work a TrainingJob lost to interruptions and restarts (time since its last "
                    "checkpoint), in seconds",
                    true,
-                   number_at(cost, "lostWorkSeconds"),
+                   num(cost, "lostWorkSeconds"),
                    {{"namespace", ns}, {"name", name}}});
   }
   for (const auto& [ns, present] : namespaces) {

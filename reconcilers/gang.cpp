@@ -3,41 +3,33 @@
 #include <algorithm>
 #include <utility>
 
+#include "reconcilers/policy/object_read.h"
+
 namespace frugal::reconcilers {
 namespace {
 
 constexpr char kApiVersion[] = "ml.frugal.dev/v1alpha1";
 constexpr char kKind[] = "TrainingJob";
 
-const json& field(const json& obj, const char* key) {
-  static const json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
-
-std::string text(const json& obj, const char* key) {
-  const json& v = field(obj, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
+using namespace policy::object_read;
 
 json owner_reference(const json& job) {
-  const json& meta = field(job, "metadata");
+  const json& meta = at(job, "metadata");
   return json::array({{{"apiVersion", kApiVersion},
                        {"kind", kKind},
-                       {"name", text(meta, "name")},
-                       {"uid", text(meta, "uid")},
+                       {"name", str(meta, "name")},
+                       {"uid", str(meta, "uid")},
                        {"controller", true},
                        {"blockOwnerDeletion", true}}});
 }
 
 int workers_of(const json& job) {
-  const json& w = field(field(job, "spec"), "workers");
+  const json& w = at(at(job, "spec"), "workers");
   return w.is_number_integer() ? w.get<int>() : 1;
 }
 
 std::string checkpoint_path(const json& job) {
-  const std::string path = text(field(field(job, "spec"), "checkpoint"), "path");
+  const std::string path = str(at(at(job, "spec"), "checkpoint"), "path");
   return path.empty() ? kDefaultCheckpointPath : path;
 }
 
@@ -46,7 +38,7 @@ void set_env(json& container, const std::string& name, const std::string& value)
   json& env = container["env"];
   if (!env.is_array()) env = json::array();
   for (json& e : env) {
-    if (e.is_object() && text(e, "name") == name) {
+    if (e.is_object() && str(e, "name") == name) {
       e = {{"name", name}, {"value", value}};
       return;
     }
@@ -63,12 +55,12 @@ std::string worker_name(const std::string& job, int attempt, int rank) {
 std::string service_name(const std::string& job) { return job; }
 
 json worker_pod(const json& job, int attempt, int rank, const GangPlacement& placement) {
-  const json& meta = field(job, "metadata");
-  const std::string name = text(meta, "name");
-  const std::string ns = text(meta, "namespace");
-  const json& tmpl = field(field(job, "spec"), "template");
-  json pod_meta = field(tmpl, "metadata").is_object() ? field(tmpl, "metadata") : json::object();
-  json spec = field(tmpl, "spec").is_object() ? field(tmpl, "spec") : json::object();
+  const json& meta = at(job, "metadata");
+  const std::string name = str(meta, "name");
+  const std::string ns = str(meta, "namespace");
+  const json& tmpl = at(at(job, "spec"), "template");
+  json pod_meta = at(tmpl, "metadata").is_object() ? at(tmpl, "metadata") : json::object();
+  json spec = at(tmpl, "spec").is_object() ? at(tmpl, "spec") : json::object();
 
   const std::string pod_name = worker_name(name, attempt, rank);
   pod_meta["name"] = pod_name;
@@ -88,7 +80,7 @@ json worker_pod(const json& job, int attempt, int rank, const GangPlacement& pla
   spec["subdomain"] = service_name(name);
   const std::string master = worker_name(name, attempt, 0) + "." + service_name(name);
   const std::string dir = checkpoint_path(job);
-  const std::string volume = text(field(field(job, "spec"), "checkpoint"), "volume");
+  const std::string volume = str(at(at(job, "spec"), "checkpoint"), "volume");
   json& containers = spec["containers"];
   if (!containers.is_array()) containers = json::array();
   for (json& c : containers) {
@@ -103,7 +95,7 @@ json worker_pod(const json& job, int attempt, int rank, const GangPlacement& pla
     json& mounts = c["volumeMounts"];
     if (!mounts.is_array()) mounts = json::array();
     bool mounted = false;
-    for (const json& m : mounts) mounted |= text(m, "name") == volume;
+    for (const json& m : mounts) mounted |= str(m, "name") == volume;
     if (!mounted) mounts.push_back({{"name", volume}, {"mountPath", dir}});
   }
 
@@ -128,13 +120,13 @@ json worker_pod(const json& job, int attempt, int rank, const GangPlacement& pla
 }
 
 json rendezvous_service(const json& job) {
-  const json& meta = field(job, "metadata");
-  const std::string name = text(meta, "name");
+  const json& meta = at(job, "metadata");
+  const std::string name = str(meta, "name");
   return {{"apiVersion", "v1"},
           {"kind", "Service"},
           {"metadata",
            {{"name", service_name(name)},
-            {"namespace", text(meta, "namespace")},
+            {"namespace", str(meta, "namespace")},
             {"labels", {{kJobLabel, name}}},
             {"ownerReferences", owner_reference(job)}}},
           {"spec",

@@ -4,13 +4,12 @@
 #include <vector>
 
 #include "reconcilers/conditions.h"
+#include "reconcilers/policy/object_read.h"
 
 namespace frugal::reconcilers {
 namespace {
 
-std::string name_of(const kube::json& obj) {
-  return obj.value("metadata", kube::json::object()).value("name", "");
-}
+using policy::object_read::name_of;
 
 // The PriceBook objects in the order they are considered (see the header).
 std::vector<kube::ObjectPtr> ranked(const kube::Informer& pricebooks) {

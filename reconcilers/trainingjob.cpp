@@ -8,7 +8,7 @@
 
 #include "controller/kube/log.h"
 #include "reconcilers/conditions.h"
-#include "reconcilers/object_read.h"
+#include "reconcilers/policy/object_read.h"
 #include "reconcilers/pricebook.h"
 
 namespace frugal::reconcilers {
@@ -26,7 +26,7 @@ constexpr std::chrono::seconds kOwnWriteTimeout{5};
 // How soon a pass that found the cache behind its own write looks again.
 constexpr std::chrono::milliseconds kOwnWriteRetry{20};
 
-using namespace object_read;
+using namespace policy::object_read;
 
 int attempt_of(const json& pod) { return int_label(pod, kAttemptLabel); }
 
@@ -48,12 +48,6 @@ bool owned_by(const json& pod, const std::string& uid) {
 std::string money(double usd) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "$%.4f", usd);
-  return buf;
-}
-
-std::string exact_usd(double usd) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.6f", usd);
   return buf;
 }
 
@@ -798,6 +792,16 @@ void TrainingJobReconciler::account(Pass& p) {
   if (bound || !live.empty()) p.requeue_in(kCostRefreshSeconds);
 }
 
+void TrainingJobReconciler::emit(const Pass& p, const kube::EventInput& e) {
+  // Every decision an Event reports is in the log too, for whoever reads
+  // the controller's log rather than kubectl describe.
+  log::info("TrainingJob event", {{"trainingjob", p.key.str()},
+                                  {"reason", e.reason},
+                                  {"attempt", p.attempt},
+                                  {"message", e.message}});
+  events_.record(e);
+}
+
 kube::ReconcileOutcome TrainingJobReconciler::act(Pass& p) {
   const std::string ns = p.key.ns;
   const std::string job_name = p.key.name;
@@ -833,15 +837,7 @@ kube::ReconcileOutcome TrainingJobReconciler::act(Pass& p) {
         {{"metadata", {{"resourceVersion", p.resource_version}}}, {"status", p.status}}, "status");
     if (!r) return give_up(r.error());
   }
-  for (const auto& e : p.events) {
-    // Every decision an Event reports is in the log too, for whoever reads
-    // the controller's log rather than kubectl describe.
-    log::info("TrainingJob event", {{"trainingjob", p.key.str()},
-                                    {"reason", e.reason},
-                                    {"attempt", p.attempt},
-                                    {"message", e.message}});
-    events_.record(e);
-  }
+  for (const auto& e : p.events) emit(p, e);
 
   std::string failed;
   auto note = [&failed](const kube::Error& e) {
@@ -913,9 +909,7 @@ kube::ReconcileOutcome TrainingJobReconciler::let_go(Pass& p) {
                            money(num(cost, "spotSavingsUSD")) + ", " + gpu_hours + " GPU-hours, " +
                            std::to_string(integer(p.status, "interruptions")) +
                            " interruption(s)); the job is deleted";
-  events_.record({p.ref, kube::EventType::Normal, kReasonCostSettled, text});
-  log::info("Settled a deleted TrainingJob's cost",
-            {{"trainingjob", p.key.str()}, {"totalUSD", exact_usd(num(cost, "totalUSD"))}});
+  emit(p, {p.ref, kube::EventType::Normal, kReasonCostSettled, text});
   auto r = release(kTrainingJobs, p.key.ns, p.job);
   if (!r) return frugal::Unexpected(kube::ReconcileError::retry(r.error().to_string()));
   {

@@ -123,6 +123,8 @@ class TrainingJobReconciler : public kube::Reconciler {
               const std::string& message);
   void account(Pass& p);
   kube::ReconcileOutcome act(Pass& p);
+  // Records an Event about the job and logs it.
+  void emit(const Pass& p, const kube::EventInput& e);
   // A deleted job whose workers are all settled: a CostSettled Event with
   // the final figures, then its finalizer comes off.
   kube::ReconcileOutcome let_go(Pass& p);

@@ -5,14 +5,14 @@
 #include <cstdio>
 #include <ctime>
 
-#include "reconcilers/object_read.h"
+#include "reconcilers/policy/object_read.h"
 
 namespace frugal::reconcilers {
 namespace {
 
 using json = kube::json;
 using policy::WallTime;
-using namespace object_read;
+using namespace policy::object_read;
 
 int rank_of(const json& pod) { return int_label(pod, kRankLabel); }
 

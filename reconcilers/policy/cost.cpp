@@ -4,6 +4,8 @@
 #include <cmath>
 #include <utility>
 
+#include "reconcilers/policy/object_read.h"
+
 namespace frugal::policy {
 namespace {
 
@@ -27,9 +29,7 @@ class Sum {
   double carry_ = 0;
 };
 
-double seconds_between(WallTime from, WallTime to) {
-  return std::chrono::duration<double>(to - from).count();
-}
+using object_read::seconds_between;
 
 std::vector<RateChange> sorted(std::vector<RateChange> rates) {
   std::stable_sort(rates.begin(), rates.end(),

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/quantity.h"
+#include "reconcilers/policy/object_read.h"
 
 namespace frugal::policy {
 namespace {
@@ -27,12 +28,7 @@ constexpr std::string_view kReasonNotReady = "node(s) were not ready";
 constexpr std::string_view kReasonNotAllowed = "node(s) didn't match the instance-type allow-list";
 constexpr std::string_view kReasonTooManyPods = "Too many pods";
 
-const json& child(const json& j, std::string_view key) {
-  static const json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
+using object_read::at;
 
 // How many copies of `worker` fit into `room`.
 int64_t copies_fitting(const Resources& room, const Resources& worker) {
@@ -167,7 +163,7 @@ std::string pool_name(std::string_view instance_type, CapacityType capacity_type
 }
 
 bool pod_is_terminal(const json& pod) {
-  const json& phase = child(child(pod, "status"), "phase");
+  const json& phase = at(at(pod, "status"), "phase");
   return phase.is_string() && (phase == "Succeeded" || phase == "Failed");
 }
 
@@ -183,21 +179,21 @@ Expected<PlacementNode, std::string> placement_node(const json& node,
   out.free = out.allocatable;
   for (const auto& pod : bound_pods) out.free -= pod;
 
-  const json& spec = child(node, "spec");
-  out.unschedulable = child(spec, "unschedulable") == true;
-  const json& taints = child(spec, "taints");
+  const json& spec = at(node, "spec");
+  out.unschedulable = at(spec, "unschedulable") == true;
+  const json& taints = at(spec, "taints");
   if (taints.is_array()) {
     for (const auto& t : taints) {
-      const json& key = child(t, "key");
+      const json& key = at(t, "key");
       if (!key.is_string()) continue;
       if (key == kTaintNotReady || key == kTaintUnreachable) out.ready = false;
       if (key == kTaintUnschedulable) out.unschedulable = true;
     }
   }
-  const json& conditions = child(child(node, "status"), "conditions");
+  const json& conditions = at(at(node, "status"), "conditions");
   if (conditions.is_array()) {
     for (const auto& c : conditions) {
-      if (child(c, "type") == "Ready" && child(c, "status") != "True") out.ready = false;
+      if (at(c, "type") == "Ready" && at(c, "status") != "True") out.ready = false;
     }
   }
   return out;

@@ -7,22 +7,14 @@
 #include <utility>
 
 #include "common/quantity.h"
+#include "reconcilers/policy/object_read.h"
 
 namespace frugal::policy {
 namespace {
 
+using object_read::at;
+
 constexpr double kBytesPerGiB = 1024.0 * 1024.0 * 1024.0;
-
-const json& null_json() {
-  static const json kNull;
-  return kNull;
-}
-
-const json& child(const json& j, std::string_view key) {
-  if (!j.is_object()) return null_json();
-  auto it = j.find(key);
-  return it == j.end() ? null_json() : *it;
-}
 
 std::string string_or_dump(const json& v) {
   return v.is_string() ? v.get<std::string>() : v.dump();
@@ -60,20 +52,20 @@ std::string index_path(const std::string& path, size_t i) {
 std::optional<double> read_number(const json& parent, const char* key, const std::string& path,
                                   Problems& problems, double minimum,
                                   std::optional<double> maximum = std::nullopt) {
-  const json& v = child(parent, key);
+  const json& v = at(parent, key);
   if (v.is_null()) return std::nullopt;
-  const std::string at = path + "." + key;
+  const std::string where = path + "." + key;
   if (!v.is_number()) {
-    problems.add(at, "must be a number");
+    problems.add(where, "must be a number");
     return std::nullopt;
   }
   const double d = v.get<double>();
   if (d < minimum) {
-    problems.add(at, "must be >= " + number_text(minimum));
+    problems.add(where, "must be >= " + number_text(minimum));
     return std::nullopt;
   }
   if (maximum && d > *maximum) {
-    problems.add(at, "must be <= " + number_text(*maximum));
+    problems.add(where, "must be <= " + number_text(*maximum));
     return std::nullopt;
   }
   return d;
@@ -81,7 +73,7 @@ std::optional<double> read_number(const json& parent, const char* key, const std
 
 std::optional<std::string> read_string(const json& parent, const char* key, const std::string& path,
                                        Problems& problems) {
-  const json& v = child(parent, key);
+  const json& v = at(parent, key);
   if (v.is_null()) return std::nullopt;
   if (!v.is_string()) {
     problems.add(path + "." + key, "must be a string");
@@ -90,17 +82,17 @@ std::optional<std::string> read_string(const json& parent, const char* key, cons
   return v.get<std::string>();
 }
 
-std::vector<std::string> read_string_list(const json& v, const std::string& at,
+std::vector<std::string> read_string_list(const json& v, const std::string& where,
                                           Problems& problems) {
   std::vector<std::string> out;
   if (v.is_null()) return out;
   if (!v.is_array()) {
-    problems.add(at, "must be a list of strings");
+    problems.add(where, "must be a list of strings");
     return out;
   }
   for (size_t i = 0; i < v.size(); ++i) {
     if (!v[i].is_string()) {
-      problems.add(index_path(at, i), "must be a string");
+      problems.add(index_path(where, i), "must be a string");
       continue;
     }
     out.push_back(v[i].get<std::string>());
@@ -111,74 +103,82 @@ std::vector<std::string> read_string_list(const json& v, const std::string& at,
 // A quantity given as a string (or a bare number).
 std::optional<int64_t> read_quantity(const json& parent, const char* key, const std::string& path,
                                      Problems& problems) {
-  const json& v = child(parent, key);
+  const json& v = at(parent, key);
   if (v.is_null()) return std::nullopt;
-  const std::string at = path + "." + key;
+  const std::string where = path + "." + key;
   if (!v.is_string() && !v.is_number()) {
-    problems.add(at, "must be a quantity string");
+    problems.add(where, "must be a quantity string");
     return std::nullopt;
   }
   auto milli = parse_quantity_milli(string_or_dump(v));
   if (!milli) {
-    problems.add(at, milli.error());
+    problems.add(where, milli.error());
     return std::nullopt;
   }
   if (*milli < 0) {
-    problems.add(at, "must be >= 0");
+    problems.add(where, "must be >= 0");
     return std::nullopt;
   }
   return *milli;
 }
 
-void parse_instance_types(const json& list, PriceBook& book, Problems& problems) {
-  const std::string path = "spec.instanceTypes";
-  if (list.is_null()) return;
+// Calls each(path[i], element) for every element of `list`, which must be a
+// list of objects: anything else is a problem at the list's or the element's path.
+template <class Each>
+void for_each_object(const json& list, const std::string& path, Problems& problems, Each each) {
   if (!list.is_array()) {
     problems.add(path, "must be a list");
     return;
   }
-  std::set<std::string> seen;
   for (size_t i = 0; i < list.size(); ++i) {
-    const std::string at = index_path(path, i);
-    const json& item = list[i];
-    if (!item.is_object()) {
-      problems.add(at, "must be an object");
+    const std::string where = index_path(path, i);
+    if (!list[i].is_object()) {
+      problems.add(where, "must be an object");
       continue;
     }
+    each(where, list[i]);
+  }
+}
+
+void parse_instance_types(const json& list, PriceBook& book, Problems& problems) {
+  const std::string path = "spec.instanceTypes";
+  if (list.is_null()) return;
+  std::set<std::string> seen;
+  for_each_object(list, path, problems, [&](const std::string& where, const json& item) {
     InstanceTypePrice t;
-    if (auto name = read_string(item, "name", at, problems)) {
+    if (auto name = read_string(item, "name", where, problems)) {
       if (name->empty()) {
-        problems.add(at + ".name", "Required value");
+        problems.add(where + ".name", "Required value");
       } else if (!seen.insert(*name).second) {
-        problems.add(at + ".name", "Duplicate value: \"" + *name + "\"");
+        problems.add(where + ".name", "Duplicate value: \"" + *name + "\"");
       }
       t.name = *name;
-    } else if (child(item, "name").is_null()) {
-      problems.add(at + ".name", "Required value");
+    } else if (at(item, "name").is_null()) {
+      problems.add(where + ".name", "Required value");
     }
-    if (auto od = read_number(item, "onDemandHourlyUSD", at, problems, 0)) {
+    if (auto od = read_number(item, "onDemandHourlyUSD", where, problems, 0)) {
       t.on_demand_hourly_usd = *od;
-    } else if (child(item, "onDemandHourlyUSD").is_null()) {
-      problems.add(at + ".onDemandHourlyUSD", "Required value");
+    } else if (at(item, "onDemandHourlyUSD").is_null()) {
+      problems.add(where + ".onDemandHourlyUSD", "Required value");
     }
-    t.spot_hourly_usd = read_number(item, "spotHourlyUSD", at, problems, 0);
-    const json& gpus = child(item, "gpus");
+    t.spot_hourly_usd = read_number(item, "spotHourlyUSD", where, problems, 0);
+    const json& gpus = at(item, "gpus");
     if (!gpus.is_null()) {
       if (!gpus.is_number_integer()) {
-        problems.add(at + ".gpus", "must be an integer");
+        problems.add(where + ".gpus", "must be an integer");
       } else if (gpus.get<int64_t>() < 0) {
-        problems.add(at + ".gpus", "must be >= 0");
+        problems.add(where + ".gpus", "must be >= 0");
       } else {
         t.gpus = gpus.get<int64_t>();
       }
     }
-    t.gpu_type = read_string(item, "gpuType", at, problems).value_or("");
-    t.cpu_milli = read_quantity(item, "cpu", at, problems);
-    if (auto mem = read_quantity(item, "memory", at, problems)) {
+    t.gpu_type = read_string(item, "gpuType", where, problems).value_or("");
+    t.cpu_milli = read_quantity(item, "cpu", where, problems);
+    if (auto mem = read_quantity(item, "memory", where, problems)) {
       t.memory_bytes = milli_to_units_ceil(*mem);
     }
     book.instance_types.push_back(std::move(t));
-  }
+  });
 }
 
 void parse_fallback(const json& fallback, PriceBook& book, Problems& problems) {
@@ -205,27 +205,17 @@ void parse_capacity_type_labels(const json& list, PriceBook& book, Problems& pro
     book.capacity_type_labels = default_capacity_type_labels();
     return;
   }
-  if (!list.is_array()) {
-    problems.add(path, "must be a list");
-    return;
-  }
-  for (size_t i = 0; i < list.size(); ++i) {
-    const std::string at = index_path(path, i);
-    const json& item = list[i];
-    if (!item.is_object()) {
-      problems.add(at, "must be an object");
-      continue;
-    }
+  for_each_object(list, path, problems, [&](const std::string& where, const json& item) {
     CapacityTypeLabel rule;
-    rule.key = read_string(item, "key", at, problems).value_or("");
-    if (rule.key.empty() && (child(item, "key").is_null() || child(item, "key").is_string())) {
-      problems.add(at + ".key", "Required value");
+    rule.key = read_string(item, "key", where, problems).value_or("");
+    if (rule.key.empty() && (at(item, "key").is_null() || at(item, "key").is_string())) {
+      problems.add(where + ".key", "Required value");
     }
-    rule.spot_values = read_string_list(child(item, "spotValues"), at + ".spotValues", problems);
+    rule.spot_values = read_string_list(at(item, "spotValues"), where + ".spotValues", problems);
     rule.on_demand_values =
-        read_string_list(child(item, "onDemandValues"), at + ".onDemandValues", problems);
+        read_string_list(at(item, "onDemandValues"), where + ".onDemandValues", problems);
     book.capacity_type_labels.push_back(std::move(rule));
-  }
+  });
 }
 
 bool contains(const std::vector<std::string>& values, const std::string& v) {
@@ -282,9 +272,9 @@ Expected<PriceBook, std::string> parse_price_book(const json& object) {
   if (!object.is_object()) return Unexpected(std::string("PriceBook: must be an object"));
   PriceBook book;
   Problems problems;
-  const json& name = child(child(object, "metadata"), "name");
+  const json& name = at(at(object, "metadata"), "name");
   if (name.is_string()) book.name = name.get<std::string>();
-  const json& spec = child(object, "spec");
+  const json& spec = at(object, "spec");
   if (!spec.is_null() && !spec.is_object()) {
     problems.add("spec", "must be an object");
     return Unexpected(problems.joined());
@@ -297,11 +287,11 @@ Expected<PriceBook, std::string> parse_price_book(const json& object) {
     }
     book.currency = *currency;
   }
-  parse_instance_types(child(spec, "instanceTypes"), book, problems);
-  parse_fallback(child(spec, "fallback"), book, problems);
-  parse_capacity_type_labels(child(spec, "capacityTypeLabels"), book, problems);
+  parse_instance_types(at(spec, "instanceTypes"), book, problems);
+  parse_fallback(at(spec, "fallback"), book, problems);
+  parse_capacity_type_labels(at(spec, "capacityTypeLabels"), book, problems);
 
-  const json& taints = child(spec, "interruptionTaints");
+  const json& taints = at(spec, "interruptionTaints");
   book.interruption_taints = taints.is_null()
                                  ? default_interruption_taints()
                                  : read_string_list(taints, "spec.interruptionTaints", problems);
@@ -384,19 +374,19 @@ struct ContainerRequests {
 Expected<std::vector<ContainerRequests>, std::string> container_list(const json& spec,
                                                                      const char* field) {
   std::vector<ContainerRequests> out;
-  const json& list = child(spec, field);
+  const json& list = at(spec, field);
   if (list.is_null()) return out;
   if (!list.is_array()) return Unexpected("spec." + std::string(field) + ": must be a list");
   for (size_t i = 0; i < list.size(); ++i) {
-    const std::string at = "spec." + std::string(field) + "[" + std::to_string(i) + "]";
-    const json& resources = child(list[i], "resources");
-    auto requests = resource_list(child(resources, "requests"), at + ".resources.requests");
+    const std::string where = "spec." + std::string(field) + "[" + std::to_string(i) + "]";
+    const json& resources = at(list[i], "resources");
+    auto requests = resource_list(at(resources, "requests"), where + ".resources.requests");
     if (!requests) return Unexpected(std::move(requests).error());
-    auto limits = resource_list(child(resources, "limits"), at + ".resources.limits");
+    auto limits = resource_list(at(resources, "limits"), where + ".resources.limits");
     if (!limits) return Unexpected(std::move(limits).error());
     // SetDefaults_Pod: a limit without a request requests the limit.
     for (const auto& [name, milli] : *limits) requests->try_emplace(name, milli);
-    const json& restart = child(list[i], "restartPolicy");
+    const json& restart = at(list[i], "restartPolicy");
     out.push_back({to_resources(*requests), restart.is_string() && restart == "Always"});
   }
   return out;
@@ -405,7 +395,7 @@ Expected<std::vector<ContainerRequests>, std::string> container_list(const json&
 }  // namespace
 
 Expected<Resources, std::string> node_allocatable(const json& node) {
-  const json& allocatable = child(child(node, "status"), "allocatable");
+  const json& allocatable = at(at(node, "status"), "allocatable");
   auto list = resource_list(allocatable, "status.allocatable");
   if (!list) return Unexpected(std::move(list).error());
   Resources r = to_resources(*list);
@@ -414,12 +404,12 @@ Expected<Resources, std::string> node_allocatable(const json& node) {
 }
 
 Expected<Resources, std::string> pod_requests(const json& pod) {
-  const json& spec = child(pod, "spec");
+  const json& spec = at(pod, "spec");
   auto containers = container_list(spec, "containers");
   if (!containers) return Unexpected(std::move(containers).error());
   auto inits = container_list(spec, "initContainers");
   if (!inits) return Unexpected(std::move(inits).error());
-  auto overhead = resource_list(child(spec, "overhead"), "spec.overhead");
+  auto overhead = resource_list(at(spec, "overhead"), "spec.overhead");
   if (!overhead) return Unexpected(std::move(overhead).error());
 
   Resources total;
@@ -447,13 +437,13 @@ Expected<Resources, std::string> pod_requests(const json& pod) {
 
 NodeClass classify_node(const json& node, const PriceBook& book) {
   NodeClass out;
-  const json& metadata = child(node, "metadata");
-  const json& name = child(metadata, "name");
+  const json& metadata = at(node, "metadata");
+  const json& name = at(metadata, "name");
   if (name.is_string()) out.name = name.get<std::string>();
-  const json& labels = child(metadata, "labels");
+  const json& labels = at(metadata, "labels");
 
   for (const auto& rule : book.capacity_type_labels) {
-    const json& v = child(labels, rule.key);
+    const json& v = at(labels, rule.key);
     if (v.is_null()) continue;
     const std::string value = string_or_dump(v);
     if (contains(rule.spot_values, value)) {
@@ -465,13 +455,13 @@ NodeClass classify_node(const json& node, const PriceBook& book) {
       break;
     }
   }
-  const json& type = child(labels, book.instance_type_label);
+  const json& type = at(labels, book.instance_type_label);
   if (!type.is_null()) out.instance_type = string_or_dump(type);
 
-  const json& taints = child(child(node, "spec"), "taints");
+  const json& taints = at(at(node, "spec"), "taints");
   if (taints.is_array()) {
     for (const auto& t : taints) {
-      const json& key = child(t, "key");
+      const json& key = at(t, "key");
       if (!key.is_string()) continue;
       if (contains(book.interruption_taints, key.get<std::string>())) {
         out.interrupting = true;

@@ -159,14 +159,18 @@ class SimCluster {
     }
     return found;
   }
-  bool event_seen(const std::string& involved, const std::string& reason) {
+  // The Event about `involved` with `reason`, or null.
+  json event_of(const std::string& involved, const std::string& reason) {
     auto events = api_.store().list("events", "", nullptr, 0, "", 0);
     for (const auto& e : events->items) {
       if ((*e)["involvedObject"].value("name", "") == involved && (*e)["reason"] == reason) {
-        return true;
+        return *e;
       }
     }
-    return false;
+    return nullptr;
+  }
+  bool event_seen(const std::string& involved, const std::string& reason) {
+    return !event_of(involved, reason).is_null();
   }
 
   // Changes the job's spec as a user would (a new generation).

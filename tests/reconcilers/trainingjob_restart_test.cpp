@@ -36,7 +36,7 @@
 
 #include "common/yaml_json.h"
 #include "reconcilers/gang.h"
-#include "reconcilers/object_read.h"
+#include "reconcilers/policy/object_read.h"
 #include "reconcilers/trainingjob.h"
 #include "sim/apiserver.h"
 #include "sim/cluster.h"
@@ -73,7 +73,7 @@ constexpr char kControllerBin[] = FRUGAL_CONTROLLER_BIN;
 constexpr char kControllerBin[] = "";
 #endif
 
-using namespace object_read;
+using namespace policy::object_read;
 
 bool terminal(const json& pod) {
   const std::string phase = str(at(pod, "status"), "phase");

@@ -536,17 +536,8 @@ TEST_F(TrainingJobControllerTest, DeletingARunningJobStopsItsWorkersAndSettlesTh
   // The final cost was settled and reported before the job went: at least
   // what status showed before the delete, at most that plus both workers'
   // rate for the time since.
-  std::string message;
-  ASSERT_TRUE(eventually([&] {
-    auto events = api_.store().list("events", "", nullptr, 0, "", 0);
-    for (const auto& e : events->items) {
-      if ((*e)["involvedObject"].value("name", "") == "doomed" &&
-          (*e)["reason"] == kReasonCostSettled) {
-        message = (*e).value("message", "");
-      }
-    }
-    return !message.empty();
-  }));
+  ASSERT_TRUE(eventually([&] { return event_seen("doomed", kReasonCostSettled); }));
+  const std::string message = event_of("doomed", kReasonCostSettled).value("message", "");
   double settled = -1;
   ASSERT_EQ(std::sscanf(message.c_str(), "Final cost $%lf", &settled), 1) << message;
   EXPECT_GE(settled, before - 0.0002) << message;

@@ -1,7 +1,7 @@
-// Tolerant reads from API objects for the reconcilers: a missing or mistyped
-// field reads as empty (or the fallback) instead of throwing, because the
-// objects come from users and other controllers; validation is the schema's
-// and validate_spec()'s job, not the reader's.
+// Tolerant reads from API objects for policy and the reconcilers: a missing
+// or mistyped field reads as empty (or the fallback) instead of throwing,
+// because the objects come from users and other controllers; validation is
+// the schema's, the parsers' and validate_spec()'s job, not the reader's.
 #pragma once
 
 #include <chrono>
@@ -10,39 +10,40 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "reconcilers/policy/cost.h"
 
-namespace frugal::reconcilers::object_read {
+namespace frugal::policy::object_read {
 
 using json = nlohmann::json;
 
 // obj[key], or null when obj is not an object or has no such key.
-inline const json& at(const json& obj, const char* key) {
+inline const json& at(const json& obj, std::string_view key) {
   static const json kNull;
   if (!obj.is_object()) return kNull;
   auto it = obj.find(key);
   return it == obj.end() ? kNull : *it;
 }
 
-inline std::string str(const json& obj, const char* key) {
+inline std::string str(const json& obj, std::string_view key) {
   const json& v = at(obj, key);
   return v.is_string() ? v.get<std::string>() : std::string();
 }
 
-inline double num(const json& obj, const char* key, double fallback = 0) {
+inline double num(const json& obj, std::string_view key, double fallback = 0) {
   const json& v = at(obj, key);
   return v.is_number() ? v.get<double>() : fallback;
 }
 
-inline int64_t integer(const json& obj, const char* key, int64_t fallback = 0) {
+inline int64_t integer(const json& obj, std::string_view key, int64_t fallback = 0) {
   const json& v = at(obj, key);
   if (v.is_number_integer()) return v.get<int64_t>();
   if (v.is_number()) return static_cast<int64_t>(v.get<double>());
   return fallback;
 }
 
-inline std::optional<int64_t> opt_integer(const json& obj, const char* key) {
+inline std::optional<int64_t> opt_integer(const json& obj, std::string_view key) {
   if (!at(obj, key).is_number()) return std::nullopt;
   return integer(obj, key);
 }
@@ -53,11 +54,11 @@ inline std::string uid_of(const json& obj) { return str(meta(obj), "uid"); }
 inline bool deleting(const json& obj) { return meta(obj).contains("deletionTimestamp"); }
 inline std::string phase_of(const json& pod) { return str(at(pod, "status"), "phase"); }
 inline std::string node_of(const json& pod) { return str(at(pod, "spec"), "nodeName"); }
-inline std::string label(const json& obj, const char* key) {
+inline std::string label(const json& obj, std::string_view key) {
   return str(at(meta(obj), "labels"), key);
 }
 // A label holding a non-negative decimal integer, else -1.
-inline int int_label(const json& obj, const char* key) {
+inline int int_label(const json& obj, std::string_view key) {
   const std::string v = label(obj, key);
   if (v.empty()) return -1;
   char* end = nullptr;
@@ -65,8 +66,8 @@ inline int int_label(const json& obj, const char* key) {
   return (end && *end == '\0' && n >= 0) ? static_cast<int>(n) : -1;
 }
 
-inline double seconds_between(policy::WallTime from, policy::WallTime to) {
+inline double seconds_between(WallTime from, WallTime to) {
   return std::chrono::duration<double>(to - from).count();
 }
 
-}  // namespace frugal::reconcilers::object_read
+}  // namespace frugal::policy::object_read
