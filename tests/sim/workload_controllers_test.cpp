@@ -7,6 +7,7 @@
 #include <random>
 
 #include "sim/apiserver.h"
+#include "sim/http_server.h"
 #include "sim/names.h"
 
 namespace kubesim {
@@ -1113,10 +1114,7 @@ class ControllersAgainstKubesim : public ::testing::Test {
     req.method = method;
     auto q = path.find('?');
     req.path = path.substr(0, q);
-    if (q != std::string::npos) {
-      const std::string kv = path.substr(q + 1);
-      req.query[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
-    }
+    if (q != std::string::npos) req.query = parse_query(path.substr(q + 1));
     if (!body.is_null()) req.body = body.dump();
     req.content_type = "application/json";
     req.accept = accept;
