@@ -301,15 +301,10 @@ void Cluster::handle_pod(const std::string& ns, const std::string& name) {
   ObjectPtr pod = api_.store().get(kPods, ns, name);
   if (!pod) {
     // Gone from the API: forget whatever ran under that name.
-    for (auto it = runs_.begin(); it != runs_.end();) {
-      if (it->second.ns == ns && it->second.name == name) {
-        const std::string uid = it->first;
-        ++it;
-        forget(uid, StopKind::kKilled, "pod deleted");
-      } else {
-        ++it;
-      }
-    }
+    auto named = runs_by_name_.find(ns + "/" + name);
+    if (named == runs_by_name_.end()) return;
+    const std::set<std::string> uids = named->second;  // forget() edits the index
+    for (const std::string& uid : uids) forget(uid, StopKind::kKilled, "pod deleted");
     return;
   }
   const std::string uid = meta_string(*pod, "uid");
@@ -461,7 +456,7 @@ void Cluster::admit(const json& pod) {
   run.where = PodPlacement{nodes_[run.node].internal_ip, next_pod_ip(), wall_now()};
   const uint64_t generation = ++run.generation;
   auto [it, inserted] = runs_.emplace(run.uid, std::move(run));
-  (void)inserted;
+  if (inserted) runs_by_name_[it->second.ns + "/" + it->second.name].insert(it->first);
   PodRun& r = it->second;
   (void)write_status(
       r, [&](const json& current) { return status_creating(current, r.where, wall_now()); });
@@ -590,6 +585,10 @@ void Cluster::forget(const std::string& uid, StopKind kind, const std::string& r
   if (r.run) checkpoints_.stop_run(*r.run, sim_now(), kind, reason);
   requests_.erase(uid);
   unschedulable_.erase(uid);
+  auto named = runs_by_name_.find(r.ns + "/" + r.name);
+  if (named != runs_by_name_.end() && named->second.erase(uid) && named->second.empty()) {
+    runs_by_name_.erase(named);
+  }
   runs_.erase(it);
 }
 

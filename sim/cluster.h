@@ -188,7 +188,8 @@ class Cluster {
   // Loop-thread state; timers_ is also read by wait_idle() under mu_.
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   uint64_t timer_seq_ = 0;
-  std::map<std::string, PodRun> runs_;  // by pod uid
+  std::map<std::string, PodRun> runs_;                         // by pod uid
+  std::map<std::string, std::set<std::string>> runs_by_name_;  // "ns/name" -> uids in runs_
   std::map<std::string, NodeState> nodes_;
   std::vector<int> next_index_;  // per pool, for replacement nodes
   CheckpointStore checkpoints_;
